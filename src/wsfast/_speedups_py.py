@@ -1,0 +1,356 @@
+"""Pure-Python reference implementation of wsfast's codec core.
+
+This module is the twin of the Cython extension ``wsfast._speedups``: same names, same
+signatures, same results, same exceptions (the differential tests hold both to that). It is
+what runs on PyPy, on platforms without a compiler, and under ``WSFAST_NO_EXTENSIONS=1``.
+
+It is written for clarity first and for CPython speed second: masking XORs two big integers,
+and UTF-8 validation leans on CPython's strict UTF-8 codec, which already rejects overlongs,
+surrogates and code points above U+10FFFF (RFC 3629 §3); only the exact error offset is
+computed here by a small state machine.
+"""
+
+from __future__ import annotations
+
+import codecs
+import sys
+from typing import NoReturn
+
+from .exceptions import InvalidUTF8, ProtocolError
+
+__all__ = [
+    "MASK_IMPL",
+    "UTF8_IMPL",
+    "Utf8Validator",
+    "apply_mask",
+    "apply_mask_inplace",
+    "parse_frame_header",
+    "serialize_frame",
+    "validate_utf8",
+]
+
+MASK_IMPL = "python"
+UTF8_IMPL = "python"
+
+_BYTEORDER = sys.byteorder
+_MAX_PAYLOAD_LENGTH = 0x7FFF_FFFF_FFFF_FFFF
+
+
+def _contiguous_bytes(data: object, what: str) -> memoryview:
+    """Return a flat byte view of any bytes-like object, or raise TypeError."""
+    try:
+        view = memoryview(data)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(
+            f"{what} must be a bytes-like object, not {type(data).__name__}"
+        ) from None
+    if not view.c_contiguous:
+        # A strided view carries the bytes it selects; masking applies to those, in order.
+        view = memoryview(view.tobytes())
+    return view.cast("B") if view.format != "B" or view.ndim != 1 else view
+
+
+def _mask_key(mask: object) -> bytes:
+    key = bytes(_contiguous_bytes(mask, "mask"))
+    if len(key) != 4:
+        raise ValueError("mask must contain 4 bytes")
+    return key
+
+
+def _xor_with_key(data: bytes | memoryview, key: bytes) -> bytes:
+    length = len(data)
+    if length == 0:
+        return b""
+    # RFC 6455 §5.3: octet i of the payload is XORed with octet i % 4 of the key. XORing two
+    # integers built from the whole payload does this in one C-level operation.
+    repeated = key * (length >> 2) + key[: length & 3]
+    return (
+        int.from_bytes(data, _BYTEORDER) ^ int.from_bytes(repeated, _BYTEORDER)
+    ).to_bytes(length, _BYTEORDER)
+
+
+def apply_mask(data: object, mask: object) -> bytes:
+    """Return ``data`` XOR-ed with the 4-byte masking key ``mask`` (RFC 6455 §5.3)."""
+    view = _contiguous_bytes(data, "data")
+    key = _mask_key(mask)
+    return _xor_with_key(view, key)
+
+
+def apply_mask_inplace(buffer: object, mask: object) -> None:
+    """XOR a writable, contiguous buffer (e.g. a bytearray) with ``mask`` in place."""
+    try:
+        view = memoryview(buffer)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(
+            f"buffer must be a writable bytes-like object, not {type(buffer).__name__}"
+        ) from None
+    if view.readonly:
+        raise TypeError(
+            f"buffer must be a writable bytes-like object, not {type(buffer).__name__}"
+        )
+    if not view.c_contiguous:
+        raise ValueError("buffer must be contiguous to be masked in place")
+    key = _mask_key(mask)
+    flat = view.cast("B") if view.format != "B" or view.ndim != 1 else view
+    flat[:] = _xor_with_key(flat, key)
+
+
+# Incremental UTF-8 validation -------------------------------------------------------------
+#
+# The validator reports the offset of the *first invalid byte*: the length of the longest
+# prefix of the message that is still a prefix of some valid UTF-8 text. That is the earliest
+# point at which RFC 6455 §8.1 lets (and asks) an endpoint fail the connection. A sequence cut
+# short by the end of a fragment is not an error until the message ends (§5.6, §8.1).
+
+# Ranges allowed for the second byte after each lead byte (RFC 3629 §4, the syntax table):
+# E0 forbids overlongs (A0..BF), ED forbids surrogates (80..9F), F0 forbids overlongs (90..BF),
+# F4 forbids code points above U+10FFFF (80..8F).
+_SECOND_BYTE_RANGE = {0xE0: (0xA0, 0xBF), 0xED: (0x80, 0x9F), 0xF0: (0x90, 0xBF), 0xF4: (0x80, 0x8F)}
+
+
+def _sequence_length(lead: int) -> int:
+    """Length of the sequence a valid lead byte starts; 0 when it cannot start one."""
+    if lead < 0x80:
+        return 1
+    if 0xC2 <= lead <= 0xDF:
+        return 2
+    if 0xE0 <= lead <= 0xEF:
+        return 3
+    if 0xF0 <= lead <= 0xF4:
+        return 4
+    return 0
+
+
+def _first_invalid_byte(data: bytes, start: int) -> int:
+    """Offset of the first invalid byte of ``data``, scanning from the boundary ``start``.
+
+    Only called once the codec has found an error at or after ``start``, so the scan covers a
+    few bytes. Returns ``len(data)`` if the data from ``start`` is a valid (possibly truncated)
+    prefix.
+    """
+    position = start
+    end = len(data)
+    while position < end:
+        lead = data[position]
+        length = _sequence_length(lead)
+        if length == 0:
+            return position
+        low, high = _SECOND_BYTE_RANGE.get(lead, (0x80, 0xBF))
+        for index in range(1, length):
+            if position + index >= end:
+                return end
+            byte = data[position + index]
+            if not low <= byte <= high:
+                return position + index
+            low, high = 0x80, 0xBF
+        position += length
+    return end
+
+
+def _incomplete_tail_start(data: bytes | memoryview) -> int:
+    """Start of a trailing sequence that ``data`` (valid so far) leaves unfinished."""
+    end = len(data)
+    for back in range(1, min(3, end) + 1):
+        byte = data[end - back]
+        if byte >= 0xC0:
+            return end - back if _sequence_length(byte) > back else end
+        if byte < 0x80:
+            return end
+    return end
+
+
+_utf8_decode = codecs.utf_8_decode
+
+
+class Utf8Validator:
+    """Validate one message's UTF-8 as its fragments arrive (RFC 6455 §8.1, RFC 3629).
+
+    ``feed()`` raises :class:`~wsfast.exceptions.InvalidUTF8` as soon as a byte arrives that no
+    valid text can contain; its ``offset`` is absolute within the message. ``finish()`` checks
+    that the message does not end inside a sequence and makes the validator ready for the next
+    message. After an error the validator stays failed until ``reset()``.
+    """
+
+    __slots__ = ("_pending", "_consumed", "_error")
+
+    def __init__(self) -> None:
+        self._pending = b""  # the unfinished sequence carried from the previous fragment (≤ 3 bytes)
+        self._consumed = 0  # bytes fed so far, pending ones included
+        self._error: InvalidUTF8 | None = None
+
+    @property
+    def offset(self) -> int:
+        """Number of bytes of the current message fed so far."""
+        return self._consumed
+
+    @property
+    def pending(self) -> int:
+        """Number of trailing bytes that belong to a sequence not yet complete."""
+        return len(self._pending)
+
+    def reset(self) -> None:
+        """Forget the current message, including a previous error."""
+        self._pending = b""
+        self._consumed = 0
+        self._error = None
+
+    def feed(self, data: object) -> None:
+        """Validate the next fragment of the message."""
+        if self._error is not None:
+            raise self._error
+        view = _contiguous_bytes(data, "data")
+        if len(view) == 0:
+            return
+        pending = self._pending
+        fragment_base = self._consumed  # message offset of view[0]
+        chunk_base = fragment_base - len(pending)  # message offset of chunk[0]
+        chunk = pending + view if pending else view
+        self._consumed = fragment_base + len(view)
+        try:
+            # final=False keeps a valid but unfinished tail unconsumed instead of failing.
+            _decoded, consumed = _utf8_decode(chunk, "strict", False)
+        except UnicodeDecodeError as exc:
+            self._fail(view, fragment_base, bytes(chunk), chunk_base, exc.start)
+        tail = bytes(chunk[consumed:])
+        # CPython's codec keeps some already-invalid prefixes pending (ED A0, the start of a
+        # surrogate, waits for a third byte); §8.1 wants the failure now.
+        if tail and _first_invalid_byte(tail, 0) < len(tail):
+            self._fail(view, fragment_base, bytes(chunk), chunk_base, consumed)
+        self._pending = tail
+
+    def finish(self) -> None:
+        """Declare the message complete; fail if it ends inside a sequence, then reset."""
+        if self._error is not None:
+            raise self._error
+        pending = self._pending
+        if pending:
+            error = InvalidUTF8("utf-8", pending, 0, len(pending), "unexpected end of data")
+            error.offset = self._consumed - len(pending)
+            self._error = error
+            raise error
+        self._consumed = 0
+
+    def _fail(
+        self,
+        fragment: memoryview,
+        fragment_base: int,
+        chunk: bytes,
+        chunk_base: int,
+        boundary: int,
+    ) -> NoReturn:
+        # The codec found an error somewhere from the character boundary ``boundary`` on;
+        # locate the first byte that no valid text could contain. Fail fast guarantees that
+        # byte arrived in this fragment: everything fed before was a valid prefix.
+        local = _first_invalid_byte(chunk, boundary)
+        if _is_start_error(chunk, local):
+            reason = "invalid start byte"
+        else:
+            reason = "invalid continuation byte"
+        start = chunk_base + local - fragment_base
+        error = InvalidUTF8("utf-8", bytes(fragment), start, start + 1, reason)
+        error.offset = chunk_base + local
+        self._error = error
+        self._pending = b""
+        raise error
+
+
+def _is_start_error(chunk: bytes, local: int) -> bool:
+    """Whether the invalid byte at ``local`` sits where a new character should start."""
+    # Walk back over continuation bytes to the lead byte that owns this position, if any.
+    for back in range(1, 4):
+        position = local - back
+        if position < 0:
+            return True
+        byte = chunk[position]
+        if byte >= 0xC0:
+            return _sequence_length(byte) <= back
+        if byte < 0x80:
+            return True
+    return True
+
+
+def validate_utf8(data: object) -> None:
+    """Validate a complete message; raise :class:`~wsfast.exceptions.InvalidUTF8` if invalid."""
+    validator = Utf8Validator()
+    validator.feed(data)
+    validator.finish()
+
+
+# Frame header (RFC 6455 §5.2) ---------------------------------------------------------------
+
+
+def parse_frame_header(data: object, offset: int = 0) -> tuple | None:
+    """Parse the frame header starting at ``data[offset]``.
+
+    Returns ``None`` until the whole header (extended length and masking key included) is
+    available, else ``(fin, rsv1, rsv2, rsv3, opcode, masked, length, mask, header_size)``
+    where ``mask`` is the 4-byte key or ``None``. Raises ``ProtocolError`` for a 64-bit length
+    with its most significant bit set, which §5.2 forbids.
+    """
+    view = _contiguous_bytes(data, "data")
+    if offset < 0:
+        raise ValueError("offset must not be negative")
+    available = len(view) - offset
+    if available < 2:
+        return None
+    first = view[offset]
+    second = view[offset + 1]
+    masked = second & 0x80
+    length = second & 0x7F
+    header_size = 2
+    if length == 126:
+        header_size = 4
+    elif length == 127:
+        header_size = 10
+    if masked:
+        header_size += 4
+    if available < header_size:
+        return None
+    if length == 126:
+        length = int.from_bytes(view[offset + 2 : offset + 4], "big")
+    elif length == 127:
+        length = int.from_bytes(view[offset + 2 : offset + 10], "big")
+        if length > _MAX_PAYLOAD_LENGTH:
+            raise ProtocolError("invalid payload length: most significant bit of 64-bit length is set")
+    mask = bytes(view[offset + header_size - 4 : offset + header_size]) if masked else None
+    return (
+        bool(first & 0x80),
+        bool(first & 0x40),
+        bool(first & 0x20),
+        bool(first & 0x10),
+        first & 0x0F,
+        bool(masked),
+        length,
+        mask,
+        header_size,
+    )
+
+
+def serialize_frame(
+    opcode: int,
+    payload: object,
+    fin: bool = True,
+    rsv1: bool = False,
+    rsv2: bool = False,
+    rsv3: bool = False,
+    mask: object = None,
+) -> bytes:
+    """Return a complete frame: header, then the payload, masked when ``mask`` is given."""
+    if not 0 <= opcode <= 15:
+        raise ValueError("opcode must be between 0 and 15")
+    view = _contiguous_bytes(payload, "payload")
+    length = len(view)
+    first = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | (0x20 if rsv2 else 0)
+    first |= (0x10 if rsv3 else 0) | opcode
+    mask_bit = 0 if mask is None else 0x80
+    # §5.2: the minimal number of bytes must be used to encode the length.
+    if length < 126:
+        header = bytes((first, mask_bit | length))
+    elif length < 65536:
+        header = bytes((first, mask_bit | 126)) + length.to_bytes(2, "big")
+    else:
+        header = bytes((first, mask_bit | 127)) + length.to_bytes(8, "big")
+    if mask is None:
+        return header + view
+    key = _mask_key(mask)
+    return header + key + _xor_with_key(view, key)

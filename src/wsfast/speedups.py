@@ -1,0 +1,68 @@
+"""Pick the codec implementation once, at import time.
+
+The Cython extension ``wsfast._speedups`` is used when it is importable and not disabled;
+otherwise its pure-Python twin ``wsfast._speedups_py``. Everything else in wsfast imports the
+codec from here, so one switch decides for the whole process. ``IMPLEMENTATION`` says which
+one runs and ``FALLBACK_REASON`` why it is pure Python when it is.
+
+The module name matches ``websockets.speedups`` so that code importing
+``websockets.speedups.apply_mask`` keeps working with ``import wsfast as websockets``.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+
+__all__ = [
+    "FALLBACK_REASON",
+    "IMPLEMENTATION",
+    "MASK_IMPL",
+    "UTF8_IMPL",
+    "Utf8Validator",
+    "apply_mask",
+    "apply_mask_inplace",
+    "parse_frame_header",
+    "serialize_frame",
+    "validate_utf8",
+]
+
+
+def _extensions_disabled() -> bool:
+    return os.environ.get("WSFAST_NO_EXTENSIONS", "") not in ("", "0")
+
+
+def _build_failure() -> str | None:
+    """The reason setup.py recorded when it fell back to pure Python at build time."""
+    try:
+        text = resources.files(__package__).joinpath("_build_failure.txt").read_text("utf-8")
+    except (OSError, ValueError):
+        return None
+    return text.strip() or None
+
+
+FALLBACK_REASON: str | None
+if _extensions_disabled():
+    from . import _speedups_py as _impl
+
+    FALLBACK_REASON = "WSFAST_NO_EXTENSIONS is set"
+else:
+    try:
+        from . import _speedups as _impl  # type: ignore[no-redef]
+    except ImportError as exc:
+        from . import _speedups_py as _impl  # type: ignore[no-redef]
+
+        FALLBACK_REASON = _build_failure() or f"the extension is not importable ({exc})"
+    else:
+        FALLBACK_REASON = None
+
+IMPLEMENTATION: str = "python" if _impl.__name__.endswith("_speedups_py") else "cython"
+
+MASK_IMPL: str = _impl.MASK_IMPL
+UTF8_IMPL: str = _impl.UTF8_IMPL
+Utf8Validator = _impl.Utf8Validator
+apply_mask = _impl.apply_mask
+apply_mask_inplace = _impl.apply_mask_inplace
+parse_frame_header = _impl.parse_frame_header
+serialize_frame = _impl.serialize_frame
+validate_utf8 = _impl.validate_utf8
