@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from . import exceptions as _exceptions
+from .exceptions import *  # noqa: F403 - the exception API is part of the top-level namespace
 from .speedups import FALLBACK_REASON, IMPLEMENTATION
 
 __version__ = "0.1.0"
 
-__all__ = ["FALLBACK_REASON", "IMPLEMENTATION", "__version__"]
+__all__ = ["FALLBACK_REASON", "IMPLEMENTATION", "__version__", *_exceptions.__all__]

@@ -143,7 +143,8 @@ class ConnectionClosed(WebSocketException):
             raise ValueError(
                 "rcvd_then_sent must be a bool when both close frames exist, else None"
             )
-        super().__init__(*((rcvd, sent) if rcvd_then_sent is None else (rcvd, sent, rcvd_then_sent)))
+        args = (rcvd, sent) if rcvd_then_sent is None else (rcvd, sent, rcvd_then_sent)
+        super().__init__(*args)
         self.rcvd = rcvd
         self.sent = sent
         self.rcvd_then_sent = rcvd_then_sent
