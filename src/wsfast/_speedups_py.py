@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import codecs
 import sys
-from typing import NoReturn
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
-from .exceptions import InvalidUTF8, ProtocolError
+from .exceptions import InvalidUTF8, PayloadTooBig, ProtocolError, TooManyFragments
 
 __all__ = [
+    "FrameReader",
     "MASK_IMPL",
     "UTF8_IMPL",
     "Utf8Validator",
@@ -354,3 +356,221 @@ def serialize_frame(
         return header + view
     key = _mask_key(mask)
     return header + key + _xor_with_key(view, key)
+
+
+# Receive path (RFC 6455 §5, RFC 7692 §6) ----------------------------------------------------
+
+_CONTROL_OPCODES = frozenset((0x8, 0x9, 0xA))
+_VALID_OPCODES = frozenset((0x0, 0x1, 0x2, 0x8, 0x9, 0xA))
+# Consumed bytes are dropped from the front of the buffer once they are this many and more
+# than half of it: amortised O(1) per byte without shifting the buffer on every frame.
+_COMPACT_THRESHOLD = 64 * 1024
+
+
+class FrameReader:
+    """Bytes from the transport in, validated frames out.
+
+    Everything the RFC lets a receiver check is checked here, at the earliest byte that proves
+    an error: header rules (§5.2, §5.5), masking direction (§5.1), fragmentation order
+    (§5.4), size and fragment limits, and UTF-8 of text messages across fragments and while a
+    frame is still arriving (§8.1). Compressed messages are inflated by the negotiated
+    extensions within the remaining ``max_size`` budget (RFC 7692 §6.2) before validation.
+    """
+
+    __slots__ = (
+        "_mask", "_max_message", "_max_frame", "_max_fragments", "_extensions",
+        "_buffer", "_position", "_eof", "_error", "_header", "_validated",
+        "_message_opcode", "_message_size", "_fragments", "_compressed", "_validator",
+    )
+
+    def __init__(
+        self,
+        *,
+        mask: bool,
+        max_size: int | None | tuple[int | None, int | None] = 2**20,
+        max_fragments: int | None = None,
+        extensions: Sequence[Any] = (),
+    ) -> None:
+        self._mask = bool(mask)
+        if isinstance(max_size, tuple):
+            self._max_message, self._max_frame = max_size
+        else:
+            self._max_message = self._max_frame = max_size
+        self._max_fragments = max_fragments
+        self._extensions = tuple(extensions)
+        self._buffer = bytearray()
+        self._position = 0
+        self._eof = False
+        self._error: BaseException | None = None
+        self._header: tuple | None = None  # the frame whose payload is awaited
+        self._validated = 0  # payload bytes of that frame already checked as UTF-8
+        self._message_opcode: int | None = None  # TEXT or BINARY while a message is open
+        self._message_size = 0
+        self._fragments = 0
+        self._compressed = False
+        self._validator = Utf8Validator()
+        if _Frame is None:
+            _bind_frame_classes()
+
+    @property
+    def message_in_progress(self) -> bool:
+        """Whether a fragmented data message has started and not finished."""
+        return self._message_opcode is not None
+
+    def feed_data(self, data: object) -> None:
+        """Buffer more bytes received from the transport."""
+        if self._eof:
+            raise EOFError("stream ended")
+        self._buffer += _contiguous_bytes(data, "data")
+
+    def feed_eof(self) -> None:
+        """Note that the transport is closed for reading."""
+        self._eof = True
+
+    def read_frame(self) -> Any:
+        """Return the next complete frame, or None until more bytes arrive."""
+        if self._error is not None:
+            raise self._error
+        try:
+            return self._read_frame()
+        except BaseException as exc:
+            self._error = exc
+            raise
+
+    def _read_frame(self) -> Any:
+        buffer = self._buffer
+        position = self._position
+        header = self._header
+        if header is None:
+            header = parse_frame_header(buffer, position)
+            if header is None:
+                if self._eof and len(buffer) > position:
+                    raise EOFError("stream ends inside a frame header")
+                return None
+            self._check_header(header)
+            position += header[8]
+            self._position = position
+            self._header = header
+            self._validated = 0
+        fin, rsv1, rsv2, rsv3, opcode, _masked, length, key, _size = header
+        available = len(buffer) - position
+        if available < length:
+            if available > self._validated and self._checks_text_as_it_arrives(opcode):
+                self._validate_arrived(buffer, position, available, key)
+            if self._eof:
+                raise EOFError("stream ends inside a frame payload")
+            return None
+
+        payload_view = memoryview(buffer)[position : position + length]
+        try:
+            payload = apply_mask(payload_view, key) if key is not None else bytes(payload_view)
+        finally:
+            payload_view.release()
+        self._header = None
+        position += length
+        if position >= _COMPACT_THRESHOLD and position * 2 >= len(buffer):
+            del buffer[:position]
+            position = 0
+        self._position = position
+
+        frame = _Frame(_OPCODES[opcode], payload, fin, rsv1, rsv2, rsv3)
+        if self._extensions:
+            for extension in reversed(self._extensions):
+                frame = extension.decode(frame, max_size=self._message_budget(opcode))
+            frame.check()
+        if opcode in _CONTROL_OPCODES:
+            return frame
+        return self._finish_data_frame(frame, opcode, fin)
+
+    def _check_header(self, header: tuple) -> None:
+        fin, rsv1, rsv2, rsv3, opcode, masked, length, _key, _size = header
+        if opcode not in _VALID_OPCODES:
+            raise ProtocolError("invalid opcode")
+        if masked != self._mask:
+            raise ProtocolError("incorrect masking")
+        if (rsv1 or rsv2 or rsv3) and not self._extensions:
+            raise ProtocolError("reserved bits must be 0")
+        if opcode in _CONTROL_OPCODES:
+            if length > 125:
+                raise ProtocolError("control frame too long")
+            if not fin:
+                raise ProtocolError("fragmented control frame")
+            return
+        if opcode == 0:
+            if self._message_opcode is None:
+                raise ProtocolError("unexpected continuation frame")
+        else:
+            if self._message_opcode is not None:
+                raise ProtocolError("expected a continuation frame")
+            self._message_opcode = opcode
+            self._message_size = 0
+            self._fragments = 0
+            # RFC 7692 §6: RSV1 on the first frame marks the whole message as compressed.
+            self._compressed = bool(rsv1 and self._extensions)
+        self._fragments += 1
+        if self._max_fragments is not None and self._fragments > self._max_fragments:
+            raise TooManyFragments(self._max_fragments)
+        if self._max_frame is not None and length > self._max_frame:
+            raise PayloadTooBig(length, self._max_frame)
+        if not self._compressed and self._max_message is not None:
+            remaining = self._max_message - self._message_size
+            if length > remaining:
+                raise PayloadTooBig(length, remaining, self._message_size)
+
+    def _message_budget(self, opcode: int) -> int | None:
+        if self._max_message is None or opcode in _CONTROL_OPCODES:
+            return self._max_message
+        return self._max_message - self._message_size
+
+    def _checks_text_as_it_arrives(self, opcode: int) -> bool:
+        # Only uncompressed text can be validated before its frame is complete; inflating
+        # a partial compressed frame is left to the end of the frame.
+        return self._message_opcode == 0x1 and not self._compressed and opcode in (0x0, 0x1)
+
+    def _validate_arrived(self, buffer: bytearray, position: int, available: int, key: bytes | None) -> None:
+        start = self._validated
+        view = memoryview(buffer)[position + start : position + available]
+        try:
+            if key is not None:
+                # Byte i of the payload is masked with key[i % 4] (§5.3): rotate the key so
+                # that it lines up with the first byte not validated yet.
+                phase = start & 3
+                chunk = apply_mask(view, key[phase:] + key[:phase])
+            else:
+                chunk = view
+            self._validator.feed(chunk)
+        finally:
+            view.release()
+        self._validated = available
+
+    def _finish_data_frame(self, frame: Any, opcode: int, fin: bool) -> Any:
+        data = frame.data
+        # Uncompressed sizes were checked from the header; inflated ones are bounded by the
+        # budget given to the extension, checked again here in case an extension ignores it.
+        budget = self._message_budget(opcode)
+        if budget is not None and len(data) > budget:
+            raise PayloadTooBig(len(data), budget, self._message_size)
+        self._message_size += len(data)
+        if self._message_opcode == 0x1:
+            if self._compressed:
+                self._validator.feed(data)
+            elif self._validated < len(data):
+                self._validator.feed(memoryview(data)[self._validated :])
+            if fin:
+                self._validator.finish()
+        if fin:
+            self._message_opcode = None
+        return frame
+
+
+_Frame: Any = None
+_OPCODES: dict[int, Any] = {}
+
+
+def _bind_frame_classes() -> None:
+    # Bound on first use: wsfast.frames imports this module (through wsfast.speedups) first.
+    global _Frame
+    from .frames import Frame, Opcode
+
+    _OPCODES.update((int(opcode), opcode) for opcode in Opcode)
+    _Frame = Frame
