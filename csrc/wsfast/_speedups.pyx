@@ -27,6 +27,7 @@ import os
 from wsfast.exceptions import InvalidUTF8, ProtocolError
 
 __all__ = [
+    "FrameReader",
     "MASK_IMPL",
     "UTF8_IMPL",
     "Utf8Validator",
@@ -350,3 +351,304 @@ def serialize_frame(int opcode, payload, bint fin=True, bint rsv1=False, bint rs
     finally:
         PyBuffer_Release(&view)
     return frame
+
+
+# Receive path (RFC 6455 §5, RFC 7692 §6) ----------------------------------------------------
+
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
+
+from wsfast.exceptions import PayloadTooBig, TooManyFragments
+
+# Consumed bytes are dropped from the front of the buffer once they are this many and more
+# than half of it: amortised O(1) per byte without shifting the buffer on every frame.
+cdef Py_ssize_t COMPACT_THRESHOLD = 64 * 1024
+# "No limit" for the size fields below.
+cdef long long UNLIMITED = -1
+
+_Frame = None
+_OPCODES = {}
+
+
+cdef _bind_frame_classes():
+    # Bound on first use: wsfast.frames imports this module (through wsfast.speedups) first.
+    global _Frame
+    from wsfast.frames import Frame, Opcode
+    for opcode in Opcode:
+        _OPCODES[int(opcode)] = opcode
+    _Frame = Frame
+
+
+cdef inline bint _is_control(int opcode) noexcept nogil:
+    return opcode >= 0x8
+
+
+cdef inline bint _is_valid_opcode(int opcode) noexcept nogil:
+    return opcode <= 0x2 or 0x8 <= opcode <= 0xA
+
+
+cdef long long _limit(object value) except? -2:
+    return UNLIMITED if value is None else <long long>value
+
+
+@cython.final
+cdef class FrameReader:
+    """Bytes from the transport in, validated frames out.
+
+    Everything the RFC lets a receiver check is checked here, at the earliest byte that proves
+    an error: header rules (§5.2, §5.5), masking direction (§5.1), fragmentation order
+    (§5.4), size and fragment limits, and UTF-8 of text messages across fragments and while a
+    frame is still arriving (§8.1). Compressed messages are inflated by the negotiated
+    extensions within the remaining ``max_size`` budget (RFC 7692 §6.2) before validation.
+    """
+
+    cdef bint _mask
+    cdef long long _max_message
+    cdef long long _max_frame
+    cdef long long _max_fragments
+    cdef tuple _extensions
+    cdef bytearray _buffer
+    cdef Py_ssize_t _position
+    cdef bint _eof
+    cdef object _error
+    # The frame whose payload is awaited, if _have_header.
+    cdef bint _have_header
+    cdef bint _fin, _rsv1, _rsv2, _rsv3, _masked
+    cdef int _opcode
+    cdef unsigned long long _length
+    cdef unsigned char _key[4]
+    cdef Py_ssize_t _validated
+    # The data message in progress: _message_opcode is -1 when there is none.
+    cdef int _message_opcode
+    cdef long long _message_size
+    cdef long long _fragments
+    cdef bint _compressed
+    cdef Utf8Validator _validator
+
+    def __init__(self, *, mask, max_size=2**20, max_fragments=None, extensions=()):
+        self._mask = bool(mask)
+        if isinstance(max_size, tuple):
+            self._max_message = _limit(max_size[0])
+            self._max_frame = _limit(max_size[1])
+        else:
+            self._max_message = self._max_frame = _limit(max_size)
+        self._max_fragments = _limit(max_fragments)
+        self._extensions = tuple(extensions)
+        self._buffer = bytearray()
+        self._position = 0
+        self._eof = False
+        self._error = None
+        self._have_header = False
+        self._validated = 0
+        self._message_opcode = -1
+        self._message_size = 0
+        self._fragments = 0
+        self._compressed = False
+        self._validator = Utf8Validator.__new__(Utf8Validator)
+        if _Frame is None:
+            _bind_frame_classes()
+
+    @property
+    def message_in_progress(self):
+        """Whether a fragmented data message has started and not finished."""
+        return self._message_opcode != -1
+
+    def feed_data(self, data):
+        """Buffer more bytes received from the transport."""
+        cdef Py_buffer view
+        cdef Py_ssize_t size
+        if self._eof:
+            raise EOFError("stream ended")
+        _get_buffer(data, &view, "data")
+        try:
+            size = PyByteArray_GET_SIZE(self._buffer)
+            # bytearray over-allocates when it grows, so appends are amortised O(1).
+            PyByteArray_Resize(self._buffer, size + view.len)
+            memcpy(PyByteArray_AS_STRING(self._buffer) + size, view.buf, view.len)
+        finally:
+            PyBuffer_Release(&view)
+
+    def feed_eof(self):
+        """Note that the transport is closed for reading."""
+        self._eof = True
+
+    def read_frame(self):
+        """Return the next complete frame, or None until more bytes arrive."""
+        if self._error is not None:
+            raise self._error
+        try:
+            return self._read_frame()
+        except BaseException as exc:
+            self._error = exc
+            raise
+
+    cdef object _read_frame(self):
+        cdef const unsigned char *data = <const unsigned char *>PyByteArray_AS_STRING(self._buffer)
+        cdef Py_ssize_t size = PyByteArray_GET_SIZE(self._buffer)
+        cdef Py_ssize_t position = self._position
+        cdef Py_ssize_t available
+        cdef bytes payload
+        if not self._have_header:
+            if not self._parse_header(data + position, size - position):
+                if self._eof and size > position:
+                    raise EOFError("stream ends inside a frame header")
+                return None
+            position = self._position
+        available = size - position
+        if <unsigned long long>available < self._length:
+            if available > self._validated and self._checks_text_as_it_arrives():
+                self._validate_arrived(data + position, available)
+            if self._eof:
+                raise EOFError("stream ends inside a frame payload")
+            return None
+
+        payload = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>self._length)
+        if self._masked:
+            wsfast_mask(data + position, <unsigned char *>PyBytes_AS_STRING(payload),
+                        <size_t>self._length, self._key, 0)
+        else:
+            memcpy(PyBytes_AS_STRING(payload), data + position, <size_t>self._length)
+        self._have_header = False
+        position += <Py_ssize_t>self._length
+        if position >= COMPACT_THRESHOLD and position * 2 >= size:
+            del self._buffer[:position]
+            position = 0
+        self._position = position
+
+        frame = _Frame(_OPCODES[self._opcode], payload, self._fin, self._rsv1, self._rsv2,
+                       self._rsv3)
+        if self._extensions:
+            for extension in reversed(self._extensions):
+                frame = extension.decode(frame, max_size=self._message_budget(self._opcode))
+            frame.check()
+        if _is_control(self._opcode):
+            return frame
+        return self._finish_data_frame(frame)
+
+    cdef bint _parse_header(self, const unsigned char *p, Py_ssize_t available) except -1:
+        """Parse and check the header at p; False when it is not complete yet."""
+        cdef Py_ssize_t header_size = 2
+        cdef unsigned long long length
+        cdef int k
+        cdef long long remaining
+        if available < 2:
+            return False
+        length = p[1] & 0x7F
+        if length == 126:
+            header_size = 4
+        elif length == 127:
+            header_size = 10
+        if p[1] & 0x80:
+            header_size += 4
+        if available < header_size:
+            return False
+        if length == 126:
+            length = (<unsigned long long>p[2] << 8) | p[3]
+        elif length == 127:
+            length = 0
+            for k in range(2, 10):
+                length = (length << 8) | p[k]
+            if length > MAX_PAYLOAD_LENGTH:
+                raise ProtocolError(
+                    "invalid payload length: most significant bit of 64-bit length is set"
+                )
+        self._fin = (p[0] & 0x80) != 0
+        self._rsv1 = (p[0] & 0x40) != 0
+        self._rsv2 = (p[0] & 0x20) != 0
+        self._rsv3 = (p[0] & 0x10) != 0
+        self._opcode = p[0] & 0x0F
+        self._masked = (p[1] & 0x80) != 0
+        self._length = length
+        if self._masked:
+            memcpy(self._key, p + header_size - 4, 4)
+
+        if not _is_valid_opcode(self._opcode):
+            raise ProtocolError("invalid opcode")
+        if self._masked != self._mask:
+            raise ProtocolError("incorrect masking")
+        if (self._rsv1 or self._rsv2 or self._rsv3) and not self._extensions:
+            raise ProtocolError("reserved bits must be 0")
+        if _is_control(self._opcode):
+            if length > 125:
+                raise ProtocolError("control frame too long")
+            if not self._fin:
+                raise ProtocolError("fragmented control frame")
+        else:
+            if self._opcode == 0:
+                if self._message_opcode == -1:
+                    raise ProtocolError("unexpected continuation frame")
+            else:
+                if self._message_opcode != -1:
+                    raise ProtocolError("expected a continuation frame")
+                self._message_opcode = self._opcode
+                self._message_size = 0
+                self._fragments = 0
+                # RFC 7692 §6: RSV1 on the first frame marks the whole message as compressed.
+                self._compressed = self._rsv1 and bool(self._extensions)
+            self._fragments += 1
+            if self._max_fragments != UNLIMITED and self._fragments > self._max_fragments:
+                raise TooManyFragments(self._max_fragments)
+            if self._max_frame != UNLIMITED and length > <unsigned long long>self._max_frame:
+                raise PayloadTooBig(length, self._max_frame)
+            if not self._compressed and self._max_message != UNLIMITED:
+                remaining = self._max_message - self._message_size
+                if length > <unsigned long long>remaining:
+                    raise PayloadTooBig(length, remaining, self._message_size)
+        self._position += header_size
+        self._have_header = True
+        self._validated = 0
+        return True
+
+    cdef object _message_budget(self, int opcode):
+        if self._max_message == UNLIMITED:
+            return None
+        if _is_control(opcode):
+            return self._max_message
+        return self._max_message - self._message_size
+
+    cdef inline bint _checks_text_as_it_arrives(self) noexcept:
+        # Only uncompressed text can be validated before its frame is complete; inflating
+        # a partial compressed frame is left to the end of the frame.
+        return self._message_opcode == 0x1 and not self._compressed and self._opcode <= 0x1
+
+    cdef int _validate_arrived(self, const unsigned char *payload, Py_ssize_t available) except -1:
+        cdef Py_ssize_t start = self._validated
+        cdef Py_ssize_t count = available - start
+        cdef bytes chunk
+        if self._masked:
+            # Byte i of the payload is masked with key[i % 4] (§5.3).
+            chunk = PyBytes_FromStringAndSize(NULL, count)
+            wsfast_mask(payload + start, <unsigned char *>PyBytes_AS_STRING(chunk),
+                        <size_t>count, self._key, <size_t>start)
+            self._validator._feed(<const unsigned char *>PyBytes_AS_STRING(chunk), count)
+        else:
+            self._validator._feed(payload + start, count)
+        self._validated = available
+        return 0
+
+    cdef object _finish_data_frame(self, frame):
+        data = frame.data
+        cdef Py_ssize_t size = len(data)
+        cdef Py_buffer view
+        # Uncompressed sizes were checked from the header; inflated ones are bounded by the
+        # budget given to the extension, checked again here in case an extension ignores it.
+        budget = self._message_budget(self._opcode)
+        if budget is not None and size > budget:
+            raise PayloadTooBig(size, budget, self._message_size)
+        self._message_size += size
+        if self._message_opcode == 0x1:
+            if self._compressed or self._validated < size:
+                _get_buffer(data, &view, "data")
+                try:
+                    if self._compressed:
+                        self._validator._feed(<const unsigned char *>view.buf, size)
+                    else:
+                        self._validator._feed(
+                            <const unsigned char *>view.buf + self._validated,
+                            size - self._validated)
+                finally:
+                    PyBuffer_Release(&view)
+            if self._fin:
+                self._validator._finish()
+        if self._fin:
+            self._message_opcode = -1
+        return frame

@@ -57,16 +57,12 @@ else:
     else:
         FALLBACK_REASON = None
 
-from . import _speedups_py  # noqa: E402 - the reference twin is always importable
-
 IMPLEMENTATION: str = "python" if _impl.__name__.endswith("_speedups_py") else "cython"
 
 MASK_IMPL: str = _impl.MASK_IMPL
 UTF8_IMPL: str = _impl.UTF8_IMPL
 Utf8Validator = _impl.Utf8Validator
-# The receive path exists only in pure Python so far: the extension's FrameReader is not
-# written yet, so both implementations run this one (it calls the selected codec inside).
-FrameReader = _speedups_py.FrameReader
+FrameReader = _impl.FrameReader
 apply_mask = _impl.apply_mask
 apply_mask_inplace = _impl.apply_mask_inplace
 parse_frame_header = _impl.parse_frame_header

@@ -1,0 +1,203 @@
+"""FrameReader, the receive path: rules of RFC 6455 §5 and both implementations in lockstep."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import wsfast._speedups_py as python_codec
+from wsfast.exceptions import InvalidUTF8, PayloadTooBig, ProtocolError, TooManyFragments
+
+try:
+    import wsfast._speedups as cython_codec
+except ImportError:  # pragma: no cover - reported by the codec fixture's skip
+    cython_codec = None
+
+KEY = b"\x37\xfa\x21\x3d"
+
+
+def frame(opcode, payload, fin=True, rsv1=False, mask=KEY):
+    return python_codec.serialize_frame(opcode, payload, fin, rsv1, False, False, mask)
+
+
+def run(reader_class, stream, splits, **options):
+    """Feed ``stream`` cut at ``splits``; return what came out, ending with the exception."""
+    reader = reader_class(**options)
+    results = []
+    cuts = [0, *sorted(set(splits)), len(stream)]
+    try:
+        for start, end in zip(cuts, cuts[1:]):
+            reader.feed_data(stream[start:end])
+            while (received := reader.read_frame()) is not None:
+                results.append(
+                    (int(received.opcode), bytes(received.data), received.fin,
+                     received.rsv1, received.rsv2, received.rsv3)
+                )
+        reader.feed_eof()
+        while (received := reader.read_frame()) is not None:  # pragma: no cover
+            results.append(received)
+    except Exception as exc:  # noqa: BLE001 - the exception is the result compared
+        results.append((type(exc), str(exc), getattr(exc, "offset", None)))
+    return results
+
+
+@pytest.fixture(params=["cython", "python"])
+def reader_class(request):
+    if request.param == "python":
+        return python_codec.FrameReader
+    if cython_codec is None:
+        pytest.skip("the Cython extension is not built")
+    return cython_codec.FrameReader
+
+
+# Rules, on each implementation ---------------------------------------------------------------
+
+
+def test_fragmented_text_with_interleaved_ping(reader_class):
+    stream = frame(1, "hé".encode(), fin=False) + frame(9, b"ping") + frame(0, "llo".encode())
+    assert run(reader_class, stream, range(len(stream)), mask=True) == [
+        (1, "hé".encode(), False, False, False, False),
+        (9, b"ping", True, False, False, False),
+        (0, b"llo", True, False, False, False),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("stream", "options", "error", "message"),
+    [
+        (frame(3, b""), {}, ProtocolError, "invalid opcode"),
+        (frame(1, b"x", mask=None), {}, ProtocolError, "incorrect masking"),
+        (frame(1, b"x", rsv1=True), {}, ProtocolError, "reserved bits must be 0"),
+        (frame(9, b"x" * 126), {}, ProtocolError, "control frame too long"),
+        (frame(9, b"x", fin=False), {}, ProtocolError, "fragmented control frame"),
+        (frame(0, b"x"), {}, ProtocolError, "unexpected continuation frame"),
+        (frame(1, b"x", fin=False) + frame(2, b"y"), {}, ProtocolError,
+         "expected a continuation frame"),
+        (b"\x82\xff\x80" + bytes(7) + KEY, {}, ProtocolError,
+         "invalid payload length: most significant bit of 64-bit length is set"),
+        (frame(2, b"x" * 11), {"max_size": 10}, PayloadTooBig,
+         "frame with 11 bytes exceeds limit of 10 bytes"),
+        (frame(2, b"x" * 6, fin=False) + frame(0, b"x" * 6), {"max_size": 10}, PayloadTooBig,
+         "frame with 6 bytes after reading 6 bytes exceeds limit of 10 bytes"),
+        (frame(2, b"x" * 6), {"max_size": (None, 5)}, PayloadTooBig,
+         "frame with 6 bytes exceeds limit of 5 bytes"),
+        (frame(2, b"", fin=False) * 1 + frame(0, b"", fin=False) * 3, {"max_fragments": 3},
+         TooManyFragments, "fragmented message exceeds limit of 3 frames"),
+        (frame(1, b"ok\xc0\xafok"), {}, InvalidUTF8,
+         "invalid UTF-8 at offset 2: invalid start byte"),
+        (frame(1, b"\xe2\x82", fin=False) + frame(0, b"\xac\xed\xa0\x80"), {}, InvalidUTF8,
+         "invalid UTF-8 at offset 4: invalid continuation byte"),
+        (frame(1, b"ok\xe2\x82"), {}, InvalidUTF8,
+         "invalid UTF-8 at offset 2: unexpected end of data"),
+    ],
+)
+def test_violations(reader_class, stream, options, error, message):
+    results = run(reader_class, stream, [], mask=True, **options)
+    assert results[-1][:2] == (error, message)
+
+
+def test_server_side_rejects_unmasked_and_client_side_masked(reader_class):
+    assert run(reader_class, frame(2, b"x", mask=None), [], mask=True)[-1][1] == (
+        "incorrect masking"
+    )
+    assert run(reader_class, frame(2, b"x"), [], mask=False)[-1][1] == "incorrect masking"
+
+
+def test_invalid_utf8_fails_before_the_frame_is_complete(reader_class):
+    """§8.1 fail fast: the byte that breaks the text is enough, the rest need not arrive."""
+    payload = b"a" * 1000 + b"\xf4\x90" + b"b" * 100_000
+    stream = frame(1, payload)
+    reader = reader_class(mask=True)
+    reader.feed_data(stream[: 14 + 1002])  # header, key, and up to the 0x90 after F4
+    with pytest.raises(InvalidUTF8) as caught:
+        reader.read_frame()
+    assert caught.value.offset == 1001
+
+
+def test_truncated_character_at_fragment_end_is_not_an_error(reader_class):
+    stream = frame(1, b"\xf0\x9f", fin=False) + frame(0, b"\x98\x80")
+    results = run(reader_class, stream, [3, 7, 9], mask=True)
+    assert [data for _, data, *_ in results] == [b"\xf0\x9f", b"\x98\x80"]
+
+
+def test_error_is_sticky(reader_class):
+    reader = reader_class(mask=True)
+    reader.feed_data(frame(3, b""))
+    with pytest.raises(ProtocolError) as first:
+        reader.read_frame()
+    with pytest.raises(ProtocolError) as second:
+        reader.read_frame()
+    assert first.value is second.value
+
+
+@pytest.mark.parametrize("cut", [1, 2, 5, 9])
+def test_eof_inside_a_frame(reader_class, cut):
+    reader = reader_class(mask=True)
+    reader.feed_data(frame(2, b"payload")[:cut])
+    assert reader.read_frame() is None
+    reader.feed_eof()
+    with pytest.raises(EOFError):
+        reader.read_frame()
+
+
+def test_eof_between_frames_is_quiet(reader_class):
+    reader = reader_class(mask=True)
+    reader.feed_data(frame(2, b"x"))
+    assert reader.read_frame() is not None
+    reader.feed_eof()
+    assert reader.read_frame() is None
+    assert not reader.message_in_progress
+
+
+def test_large_stream_keeps_buffer_bounded(reader_class):
+    reader = reader_class(mask=True)
+    message = os.urandom(70_000)
+    for _ in range(20):
+        reader.feed_data(frame(2, message))
+        received = reader.read_frame()
+        assert received.data == message
+    assert reader.read_frame() is None
+
+
+# Both implementations, same input, same output ---------------------------------------------
+
+frames_strategy = st.lists(
+    st.tuples(
+        st.sampled_from([0, 1, 2, 3, 8, 9, 10]),
+        st.one_of(
+            st.binary(max_size=300),
+            st.text(max_size=100).map(str.encode),
+            st.sampled_from([b"\xed\xa0\x80", b"\xc0\x80", b"\xf4\x90\x80\x80", b"\xe2\x82",
+                             b"\x80", b"\xf0\x9f\x98"]),
+        ),
+        st.booleans(),  # fin
+        st.booleans(),  # rsv1
+        st.booleans(),  # masked
+    ),
+    max_size=8,
+)
+
+
+@pytest.mark.skipif(cython_codec is None, reason="the Cython extension is not built")
+@settings(max_examples=300, deadline=None)
+@given(
+    frames=frames_strategy,
+    splits=st.lists(st.integers(min_value=0, max_value=4000), max_size=12),
+    server_side=st.booleans(),
+    max_size=st.one_of(st.none(), st.integers(0, 400),
+                       st.tuples(st.none() | st.integers(0, 400), st.none() | st.integers(0, 200))),
+    max_fragments=st.none() | st.integers(1, 4),
+)
+def test_implementations_agree(frames, splits, server_side, max_size, max_fragments):
+    stream = b"".join(
+        frame(opcode, payload, fin, rsv1, KEY if masked else None)
+        for opcode, payload, fin, rsv1, masked in frames
+    )
+    options = {"mask": server_side, "max_size": max_size, "max_fragments": max_fragments}
+    splits = [cut for cut in splits if cut < len(stream)]
+    assert run(cython_codec.FrameReader, stream, splits, **options) == run(
+        python_codec.FrameReader, stream, splits, **options
+    )
