@@ -201,3 +201,51 @@ def test_implementations_agree(frames, splits, server_side, max_size, max_fragme
     assert run(cython_codec.FrameReader, stream, splits, **options) == run(
         python_codec.FrameReader, stream, splits, **options
     )
+
+
+def deflate_pair():
+    from wsfast.extensions.permessage_deflate import PerMessageDeflate
+
+    # Sender and receiver halves of one negotiated connection (RFC 7692 §7.1).
+    return PerMessageDeflate(False, False, 15, 15), PerMessageDeflate(False, False, 15, 15)
+
+
+@pytest.mark.skipif(cython_codec is None, reason="the Cython extension is not built")
+@settings(max_examples=150, deadline=None)
+@given(
+    messages=st.lists(
+        st.tuples(
+            st.sampled_from([1, 2]),
+            st.one_of(st.text(max_size=400).map(str.encode), st.binary(max_size=400),
+                      st.just(b"a" * 5000)),
+            st.integers(1, 3),  # fragments
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    splits=st.lists(st.integers(min_value=0, max_value=3000), max_size=10),
+    max_size=st.none() | st.integers(0, 3000),
+)
+def test_implementations_agree_on_compressed_messages(messages, splits, max_size):
+    from wsfast.frames import Frame, Opcode
+
+    sender, _ = deflate_pair()
+    stream = b""
+    for opcode, payload, fragments in messages:
+        step = max(1, len(payload) // fragments)
+        pieces = [payload[i : i + step] for i in range(0, len(payload), step)] or [b""]
+        for index, piece in enumerate(pieces):
+            sent = sender.encode(Frame(Opcode(0 if index else opcode), piece,
+                                       fin=index == len(pieces) - 1))
+            stream += frame(sent.opcode, sent.data, sent.fin, sent.rsv1)
+    splits = [cut for cut in splits if cut < len(stream)]
+    results = [
+        run(codec.FrameReader, stream, splits, mask=True, max_size=max_size,
+            extensions=[deflate_pair()[1]])
+        for codec in (cython_codec, python_codec)
+    ]
+    assert results[0] == results[1]
+    if max_size is None and all(opcode == 2 or payload.decode("utf-8", "ignore").encode() == payload
+                                for opcode, payload, _ in messages):
+        # Nothing to reject: the inflated payloads are the messages sent.
+        assert b"".join(data for _, data, *_ in results[1]) == b"".join(p for _, p, _ in messages)
