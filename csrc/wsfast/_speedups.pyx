@@ -19,12 +19,23 @@ from cpython.buffer cimport (
     PyObject_CheckBuffer,
     PyObject_GetBuffer,
 )
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.string cimport memcpy
 
 import os
 
 from wsfast.exceptions import InvalidUTF8, ProtocolError
+
+cdef extern from *:
+    """
+    #ifdef Py_GIL_DISABLED
+    #define WSFAST_GIL_DISABLED 1
+    #else
+    #define WSFAST_GIL_DISABLED 0
+    #endif
+    """
+    const bint GIL_DISABLED "WSFAST_GIL_DISABLED"
 
 __all__ = [
     "FrameReader",
@@ -47,9 +58,9 @@ wsfast_utf8_init(_force_scalar)
 MASK_IMPL = wsfast_mask_impl().decode("ascii")
 UTF8_IMPL = wsfast_utf8_impl().decode("ascii")
 
-# Masking large payloads lets other threads run meanwhile; below this the GIL round trip
-# costs more than the work.
-cdef Py_ssize_t NOGIL_THRESHOLD = 64 * 1024
+# Masking large payloads lets other threads run meanwhile. At memory speed 1 MiB takes
+# ~20 µs; below that, releasing and retaking the GIL costs a noticeable share of the work.
+cdef Py_ssize_t NOGIL_THRESHOLD = 1024 * 1024
 cdef unsigned long long MAX_PAYLOAD_LENGTH = 0x7FFFFFFFFFFFFFFF
 
 
@@ -77,6 +88,10 @@ cdef int _get_mask_key(object mask, unsigned char *key) except -1:
     return 0
 
 
+cdef inline bint _is_exact_key(object mask) noexcept:
+    return type(mask) is bytes and PyBytes_GET_SIZE(mask) == 4
+
+
 def apply_mask(data, mask):
     """Return ``data`` XOR-ed with the 4-byte masking key ``mask`` (RFC 6455 §5.3)."""
     cdef Py_buffer view
@@ -85,6 +100,16 @@ def apply_mask(data, mask):
     cdef unsigned char *out
     cdef const unsigned char *src
     cdef size_t length
+    cdef Py_ssize_t size
+    if type(data) is bytes and _is_exact_key(mask) and PyBytes_GET_SIZE(data) < NOGIL_THRESHOLD:
+        # The common case without buffer acquisition: below a kilobyte that is most of the
+        # cost of a call (see performance notes).
+        size = PyBytes_GET_SIZE(data)
+        result = PyBytes_FromStringAndSize(NULL, size)
+        wsfast_mask(<const unsigned char *>PyBytes_AS_STRING(data),
+                    <unsigned char *>PyBytes_AS_STRING(result), <size_t>size,
+                    <const unsigned char *>PyBytes_AS_STRING(mask), 0)
+        return result
     _get_buffer(data, &view, "data")
     try:
         _get_mask_key(mask, key)
@@ -108,6 +133,15 @@ def apply_mask_inplace(buffer, mask):
     cdef unsigned char key[4]
     cdef unsigned char *buf
     cdef size_t length
+    if (not GIL_DISABLED and type(buffer) is bytearray and _is_exact_key(mask)
+            and PyByteArray_GET_SIZE(buffer) < NOGIL_THRESHOLD):
+        # Without a buffer export nothing stops a resize, but with the GIL held no other code
+        # runs between taking the pointer and masking. Free-threaded builds take the export.
+        wsfast_mask(<const unsigned char *>PyByteArray_AS_STRING(buffer),
+                    <unsigned char *>PyByteArray_AS_STRING(buffer),
+                    <size_t>PyByteArray_GET_SIZE(buffer),
+                    <const unsigned char *>PyBytes_AS_STRING(mask), 0)
+        return
     if not PyObject_CheckBuffer(buffer):
         raise TypeError(
             f"buffer must be a writable bytes-like object, not {type(buffer).__name__}"
@@ -241,11 +275,19 @@ cdef class Utf8Validator:
 def validate_utf8(data):
     """Validate a complete message; raise :class:`~wsfast.exceptions.InvalidUTF8` if invalid."""
     cdef Utf8Validator validator = Utf8Validator.__new__(Utf8Validator)
-    validator.feed(data)
+    cdef Py_buffer view
+    if type(data) is bytes:
+        validator._feed(<const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+    else:
+        _get_buffer(data, &view, "data")
+        try:
+            validator._feed(<const unsigned char *>view.buf, view.len)
+        finally:
+            PyBuffer_Release(&view)
     validator._finish()
 
 
-def parse_frame_header(data, Py_ssize_t offset=0):
+def parse_frame_header(data, offset=0):
     """Parse the frame header starting at ``data[offset]``.
 
     Returns ``None`` until the whole header (extended length and masking key included) is
@@ -262,12 +304,15 @@ def parse_frame_header(data, Py_ssize_t offset=0):
     cdef int k
     _get_buffer(data, &view, "data")
     try:
+        if not isinstance(offset, int):
+            raise TypeError(f"offset must be an integer, not {type(offset).__name__}")
         if offset < 0:
             raise ValueError("offset must not be negative")
-        available = view.len - offset
-        if available < 2:
+        # Compared as Python ints first: an offset beyond any buffer is "not enough data".
+        if offset > view.len - 2:
             return None
-        p = <const unsigned char *>view.buf + offset
+        available = view.len - <Py_ssize_t>offset
+        p = <const unsigned char *>view.buf + <Py_ssize_t>offset
         first = p[0]
         second = p[1]
         length = second & 0x7F
@@ -306,8 +351,7 @@ def parse_frame_header(data, Py_ssize_t offset=0):
         PyBuffer_Release(&view)
 
 
-def serialize_frame(int opcode, payload, bint fin=True, bint rsv1=False, bint rsv2=False,
-                    bint rsv3=False, mask=None):
+def serialize_frame(opcode, payload, fin=True, rsv1=False, rsv2=False, rsv3=False, mask=None):
     """Return a complete frame: header, then the payload, masked when ``mask`` is given."""
     cdef Py_buffer view
     cdef unsigned char key[4]
@@ -316,12 +360,18 @@ def serialize_frame(int opcode, payload, bint fin=True, bint rsv1=False, bint rs
     cdef bint masked = mask is not None
     cdef bytes frame
     cdef int k
+    cdef unsigned char first_byte
+    # Same order of checks as the twin: opcode, payload, mask, then the flags' truth values.
+    if not isinstance(opcode, int):
+        raise TypeError(f"opcode must be an integer, not {type(opcode).__name__}")
     if not 0 <= opcode <= 15:
         raise ValueError("opcode must be between 0 and 15")
     _get_buffer(payload, &view, "payload")
     try:
         if masked:
             _get_mask_key(mask, key)
+        first_byte = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | (0x20 if rsv2 else 0) | (
+            0x10 if rsv3 else 0) | <unsigned char>opcode
         length = view.len
         # §5.2: the minimal number of bytes must be used to encode the length.
         header_size = 2 if length < 126 else (4 if length < 65536 else 10)
@@ -329,8 +379,7 @@ def serialize_frame(int opcode, payload, bint fin=True, bint rsv1=False, bint rs
             header_size += 4
         frame = PyBytes_FromStringAndSize(NULL, header_size + length)
         out = <unsigned char *>PyBytes_AS_STRING(frame)
-        out[0] = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | (0x20 if rsv2 else 0) | (
-            0x10 if rsv3 else 0) | opcode
+        out[0] = first_byte
         if length < 126:
             out[1] = <unsigned char>length
         elif length < 65536:
@@ -354,8 +403,6 @@ def serialize_frame(int opcode, payload, bint fin=True, bint rsv1=False, bint rs
 
 
 # Receive path (RFC 6455 §5, RFC 7692 §6) ----------------------------------------------------
-
-from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
 
 from wsfast.exceptions import PayloadTooBig, TooManyFragments
 
@@ -456,16 +503,17 @@ cdef class FrameReader:
         """Buffer more bytes received from the transport."""
         cdef Py_buffer view
         cdef Py_ssize_t size
-        if self._eof:
-            raise EOFError("stream ended")
-        _get_buffer(data, &view, "data")
-        try:
-            size = PyByteArray_GET_SIZE(self._buffer)
-            # bytearray over-allocates when it grows, so appends are amortised O(1).
-            PyByteArray_Resize(self._buffer, size + view.len)
-            memcpy(PyByteArray_AS_STRING(self._buffer) + size, view.buf, view.len)
-        finally:
-            PyBuffer_Release(&view)
+        with cython.critical_section(self):
+            if self._eof:
+                raise EOFError("stream ended")
+            _get_buffer(data, &view, "data")
+            try:
+                size = PyByteArray_GET_SIZE(self._buffer)
+                # bytearray over-allocates when it grows, so appends are amortised O(1).
+                PyByteArray_Resize(self._buffer, size + view.len)
+                memcpy(PyByteArray_AS_STRING(self._buffer) + size, view.buf, view.len)
+            finally:
+                PyBuffer_Release(&view)
 
     def feed_eof(self):
         """Note that the transport is closed for reading."""
@@ -473,13 +521,14 @@ cdef class FrameReader:
 
     def read_frame(self):
         """Return the next complete frame, or None until more bytes arrive."""
-        if self._error is not None:
-            raise self._error
-        try:
-            return self._read_frame()
-        except BaseException as exc:
-            self._error = exc
-            raise
+        with cython.critical_section(self):
+            if self._error is not None:
+                raise self._error
+            try:
+                return self._read_frame()
+            except BaseException as exc:
+                self._error = exc
+                raise
 
     cdef object _read_frame(self):
         cdef const unsigned char *data = <const unsigned char *>PyByteArray_AS_STRING(self._buffer)

@@ -62,7 +62,15 @@ static void mask_avx2(const unsigned char *src, unsigned char *dst, size_t n,
 {
     uint32_t key32;
     __m256i key_vector;
-    size_t i = 0;
+    unsigned char rotated[4];
+    size_t i = (32 - ((uintptr_t)dst & 31)) & 31, k;
+    /* Unaligned stores that straddle cache lines cost more than unaligned loads: mask up to
+     * 31 bytes so that the stores below land on 32-byte boundaries, then rotate the key to
+     * the phase of the first aligned byte. */
+    if (i > n) i = n;
+    mask_word64(src, dst, i, key);
+    for (k = 0; k < 4; k++) rotated[k] = key[(k + i) & 3];
+    key = rotated;
     memcpy(&key32, key, 4);
     key_vector = _mm256_set1_epi32((int)key32);
     for (; i + 128 <= n; i += 128) {
@@ -70,14 +78,14 @@ static void mask_avx2(const unsigned char *src, unsigned char *dst, size_t n,
         __m256i b = _mm256_loadu_si256((const __m256i *)(src + i + 32));
         __m256i c = _mm256_loadu_si256((const __m256i *)(src + i + 64));
         __m256i d = _mm256_loadu_si256((const __m256i *)(src + i + 96));
-        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_xor_si256(a, key_vector));
-        _mm256_storeu_si256((__m256i *)(dst + i + 32), _mm256_xor_si256(b, key_vector));
-        _mm256_storeu_si256((__m256i *)(dst + i + 64), _mm256_xor_si256(c, key_vector));
-        _mm256_storeu_si256((__m256i *)(dst + i + 96), _mm256_xor_si256(d, key_vector));
+        _mm256_store_si256((__m256i *)(dst + i), _mm256_xor_si256(a, key_vector));
+        _mm256_store_si256((__m256i *)(dst + i + 32), _mm256_xor_si256(b, key_vector));
+        _mm256_store_si256((__m256i *)(dst + i + 64), _mm256_xor_si256(c, key_vector));
+        _mm256_store_si256((__m256i *)(dst + i + 96), _mm256_xor_si256(d, key_vector));
     }
     for (; i + 32 <= n; i += 32) {
         __m256i a = _mm256_loadu_si256((const __m256i *)(src + i));
-        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_xor_si256(a, key_vector));
+        _mm256_store_si256((__m256i *)(dst + i), _mm256_xor_si256(a, key_vector));
     }
     /* Avoid AVX-SSE transition penalties in the scalar code that follows. */
     _mm256_zeroupper();

@@ -137,8 +137,22 @@ static size_t utf8_avx2(const unsigned char *data, size_t n)
     __m256i previous_incomplete = _mm256_setzero_si256();
     size_t i = 0;
     for (; i + 32 <= n; i += 32) {
-        __m256i input = _mm256_loadu_si256((const __m256i *)(data + i));
-        __m256i error;
+        __m256i input, error;
+        if (i + 128 <= n) {
+            /* Text is mostly ASCII: test 128 bytes with one OR and one movemask. */
+            __m256i a = _mm256_loadu_si256((const __m256i *)(data + i));
+            __m256i b = _mm256_loadu_si256((const __m256i *)(data + i + 32));
+            __m256i c = _mm256_loadu_si256((const __m256i *)(data + i + 64));
+            __m256i d = _mm256_loadu_si256((const __m256i *)(data + i + 96));
+            __m256i any = _mm256_or_si256(_mm256_or_si256(a, b), _mm256_or_si256(c, d));
+            if (_mm256_movemask_epi8(any) == 0) {
+                if (!_mm256_testz_si256(previous_incomplete, previous_incomplete)) break;
+                previous = d;
+                i += 96; /* plus the loop's 32 */
+                continue;
+            }
+        }
+        input = _mm256_loadu_si256((const __m256i *)(data + i));
         if (_mm256_movemask_epi8(input) == 0) {
             /* ASCII block: valid unless the previous block left a sequence unfinished. */
             error = previous_incomplete;
@@ -186,8 +200,22 @@ static size_t utf8_ssse3(const unsigned char *data, size_t n)
     __m128i previous_incomplete = _mm_setzero_si128();
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        __m128i input = _mm_loadu_si128((const __m128i *)(data + i));
-        __m128i error;
+        __m128i input, error;
+        if (i + 64 <= n) {
+            /* Text is mostly ASCII: test 64 bytes with one OR and one movemask. */
+            __m128i a = _mm_loadu_si128((const __m128i *)(data + i));
+            __m128i b = _mm_loadu_si128((const __m128i *)(data + i + 16));
+            __m128i c = _mm_loadu_si128((const __m128i *)(data + i + 32));
+            __m128i d = _mm_loadu_si128((const __m128i *)(data + i + 48));
+            __m128i any = _mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d));
+            if (_mm_movemask_epi8(any) == 0) {
+                if (_mm_movemask_epi8(_mm_cmpeq_epi8(previous_incomplete, _mm_setzero_si128())) != 0xFFFF) break;
+                previous = d;
+                i += 48; /* plus the loop's 16 */
+                continue;
+            }
+        }
+        input = _mm_loadu_si128((const __m128i *)(data + i));
         if (_mm_movemask_epi8(input) == 0) {
             error = previous_incomplete;
             previous_incomplete = _mm_setzero_si128();

@@ -290,6 +290,8 @@ def parse_frame_header(data: object, offset: int = 0) -> tuple | None:
     with its most significant bit set, which §5.2 forbids.
     """
     view = _contiguous_bytes(data, "data")
+    if not isinstance(offset, int):
+        raise TypeError(f"offset must be an integer, not {type(offset).__name__}")
     if offset < 0:
         raise ValueError("offset must not be negative")
     available = len(view) - offset
@@ -338,9 +340,12 @@ def serialize_frame(
     mask: object = None,
 ) -> bytes:
     """Return a complete frame: header, then the payload, masked when ``mask`` is given."""
+    if not isinstance(opcode, int):
+        raise TypeError(f"opcode must be an integer, not {type(opcode).__name__}")
     if not 0 <= opcode <= 15:
         raise ValueError("opcode must be between 0 and 15")
     view = _contiguous_bytes(payload, "payload")
+    key = None if mask is None else _mask_key(mask)
     length = len(view)
     first = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | (0x20 if rsv2 else 0)
     first |= (0x10 if rsv3 else 0) | opcode
@@ -352,9 +357,8 @@ def serialize_frame(
         header = bytes((first, mask_bit | 126)) + length.to_bytes(2, "big")
     else:
         header = bytes((first, mask_bit | 127)) + length.to_bytes(8, "big")
-    if mask is None:
+    if key is None:
         return header + view
-    key = _mask_key(mask)
     return header + key + _xor_with_key(view, key)
 
 

@@ -1,0 +1,87 @@
+"""Shared test set-up: run every codec test on both implementations, and Hypothesis profiles.
+
+The ``codec`` fixture yields the Cython extension (id ``cython``) and its pure-Python twin (id
+``python``), like multidict's fixture that runs each test on the C and the Python
+implementation. The Cython variant is skipped only when the extension cannot be imported at
+all; the import is done directly, so ``WSFAST_NO_EXTENSIONS`` (which only steers
+``wsfast.speedups``) does not hide it from the tests.
+
+Hypothesis profiles: ``ci`` (default) runs 200 examples per property without deadlines and
+without the example database (nothing is written into the source tree); ``dev`` runs 50 and
+keeps the database; ``thorough`` runs 2000. Pick one with ``HYPOTHESIS_PROFILE=name``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    max_examples=200,
+    deadline=None,
+    derandomize=False,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "dev",
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "thorough",
+    max_examples=2000,
+    deadline=None,
+    derandomize=False,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def _load_cython():
+    """Return ``(module, None)`` or ``(None, reason)`` for the Cython extension."""
+    try:
+        module = importlib.import_module("wsfast._speedups")
+    except ImportError as exc:
+        try:
+            import wsfast.speedups
+
+            fallback = wsfast.speedups.FALLBACK_REASON
+        except Exception as inner:  # pragma: no cover - the package itself is broken
+            fallback = f"wsfast.speedups failed to import: {inner!r}"
+        return None, (
+            f"wsfast._speedups is not importable: {exc} "
+            f"(wsfast.speedups.FALLBACK_REASON: {fallback})"
+        )
+    return module, None
+
+
+CYTHON, CYTHON_SKIP_REASON = _load_cython()
+PYTHON = importlib.import_module("wsfast._speedups_py")
+
+
+@pytest.fixture(scope="session", params=["cython", "python"], ids=["cython", "python"])
+def codec(request):
+    """The codec module under test: wsfast._speedups or wsfast._speedups_py."""
+    if request.param == "cython":
+        if CYTHON is None:
+            pytest.skip(CYTHON_SKIP_REASON)
+        return CYTHON
+    return PYTHON
+
+
+def pytest_report_header(config):
+    if CYTHON is None:
+        return [f"wsfast codec: cython unavailable ({CYTHON_SKIP_REASON})"]
+    return [
+        f"wsfast codec: cython MASK_IMPL={CYTHON.MASK_IMPL} UTF8_IMPL={CYTHON.UTF8_IMPL}; "
+        f"hypothesis profile {os.environ.get('HYPOTHESIS_PROFILE', 'ci')}"
+    ]
