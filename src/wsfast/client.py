@@ -1,0 +1,316 @@
+"""Sans-I/O WebSocket client (RFC 6455 §4.1, §4.2.2), with the interface of ``websockets.client``.
+
+:class:`ClientProtocol` builds the opening handshake request (:meth:`~ClientProtocol.connect`,
+:meth:`~ClientProtocol.send_request`), parses and checks the server's response, then behaves
+as :class:`~wsfast.protocol.Protocol`. The response becomes an event; when the handshake fails,
+:attr:`~wsfast.protocol.Protocol.handshake_exc` holds the reason and the connection closes.
+
+The checks, their order and the exceptions raised are websockets 17.4's. Where websockets'
+message doesn't say which header is at fault (an extension or subprotocol the client didn't
+offer), wsfast's message starts with websockets' words and then names the header, so that a
+failed handshake explains itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+
+from .datastructures import Headers, MultipleValuesError
+from .exceptions import (
+    InvalidHandshake,
+    InvalidHeader,
+    InvalidHeaderValue,
+    InvalidMessage,
+    InvalidStatus,
+    InvalidUpgrade,
+    NegotiationError,
+    StatusLineTooLong,
+)
+from .extensions import ClientExtensionFactory, Extension
+from .headers import (
+    build_authorization_basic,
+    build_extension,
+    build_host,
+    build_subprotocol,
+    parse_connection,
+    parse_extension,
+    parse_subprotocol,
+    parse_upgrade,
+)
+from .http11 import Request, Response
+from .protocol import CLIENT, CONNECTING, OPEN, Protocol, State
+from .typing import (
+    ConnectionOption,
+    ExtensionHeader,
+    LoggerLike,
+    Origin,
+    Subprotocol,
+    UpgradeProtocol,
+)
+from .uri import WebSocketURI
+from .utils import accept_key, generate_key
+
+__all__ = ["ClientProtocol"]
+
+
+class ClientProtocol(Protocol):
+    """Sans-I/O implementation of a WebSocket client connection.
+
+    Args:
+        uri: URI of the WebSocket server, parsed with :func:`~wsfast.uri.parse_uri`.
+        origin: Value of the ``Origin`` header, for servers that check it to defend against
+            Cross-Site WebSocket Hijacking.
+        extensions: Supported extensions, in the order in which they should be tried.
+        subprotocols: Supported subprotocols, in order of decreasing preference.
+        state: Initial state of the WebSocket connection.
+        max_size: Maximum size of incoming messages in bytes; :obj:`None` disables the
+            limit; a ``(max_message_size, max_fragment_size)`` tuple also limits frames.
+        max_fragments: Maximum number of frames in one incoming message.
+        logger: Logger for this connection; defaults to
+            ``logging.getLogger("websockets.client")``.
+    """
+
+    def __init__(
+        self,
+        uri: WebSocketURI,
+        *,
+        origin: Origin | None = None,
+        extensions: Sequence[ClientExtensionFactory] | None = None,
+        subprotocols: Sequence[Subprotocol] | None = None,
+        state: State = CONNECTING,
+        max_size: int | None | tuple[int | None, int | None] = 2**20,
+        max_fragments: int | None = None,
+        logger: LoggerLike | None = None,
+    ) -> None:
+        super().__init__(
+            side=CLIENT,
+            state=state,
+            max_size=max_size,
+            max_fragments=max_fragments,
+            logger=logger,
+        )
+        self.uri = uri
+        self.origin = origin
+        self.available_extensions = extensions
+        self.available_subprotocols = subprotocols
+        # RFC 6455 §4.1: a fresh random nonce per connection, which the server's
+        # Sec-WebSocket-Accept must answer.
+        self.key = generate_key()
+
+    def connect(self) -> Request:
+        """Create a handshake request to open a connection (RFC 6455 §4.1).
+
+        Send it with :meth:`send_request`; it may be modified before, e.g. to add headers.
+        """
+        headers = Headers()
+        headers["Host"] = build_host(self.uri.host, self.uri.port, self.uri.secure)
+        if self.uri.user_info:
+            headers["Authorization"] = build_authorization_basic(*self.uri.user_info)
+        if self.origin is not None:
+            headers["Origin"] = self.origin
+        headers["Upgrade"] = "websocket"
+        headers["Connection"] = "Upgrade"
+        headers["Sec-WebSocket-Key"] = self.key
+        headers["Sec-WebSocket-Version"] = "13"
+        if self.available_extensions is not None:
+            headers["Sec-WebSocket-Extensions"] = build_extension(
+                [
+                    (factory.name, factory.get_request_params())
+                    for factory in self.available_extensions
+                ]
+            )
+        if self.available_subprotocols is not None:
+            headers["Sec-WebSocket-Protocol"] = build_subprotocol(self.available_subprotocols)
+        return Request(self.uri.resource_name, headers)
+
+    def process_response(self, response: Response) -> None:
+        """Check a handshake response (RFC 6455 §4.2.2, §4.1 "the client MUST validate").
+
+        Raises:
+            InvalidStatus: If the status isn't 101.
+            InvalidUpgrade: If the Connection or Upgrade header is missing or wrong.
+            InvalidHeader: If Sec-WebSocket-Accept is missing or repeated.
+            InvalidHeaderValue: If Sec-WebSocket-Accept doesn't answer our key.
+            NegotiationError: If the server picked an extension or subprotocol that the
+                client didn't offer.
+        """
+        if response.status_code != 101:
+            raise InvalidStatus(response)
+
+        headers = response.headers
+
+        connection: list[ConnectionOption] = []
+        for value in headers.get_all("Connection"):
+            connection.extend(parse_connection(value))
+        if not any(option.lower() == "upgrade" for option in connection):
+            raise InvalidUpgrade("Connection", ", ".join(connection) if connection else None)
+
+        upgrade: list[UpgradeProtocol] = []
+        for value in headers.get_all("Upgrade"):
+            upgrade.extend(parse_upgrade(value))
+        # RFC 6455 §4.1 wants "websocket" case-insensitively; anything more is not a
+        # WebSocket upgrade.
+        if not (len(upgrade) == 1 and upgrade[0].lower() == "websocket"):
+            raise InvalidUpgrade("Upgrade", ", ".join(upgrade) if upgrade else None)
+
+        try:
+            s_w_accept = headers["Sec-WebSocket-Accept"]
+        except KeyError:
+            raise InvalidHeader("Sec-WebSocket-Accept") from None
+        except MultipleValuesError:
+            raise InvalidHeader("Sec-WebSocket-Accept", "multiple values") from None
+        if s_w_accept != accept_key(self.key):
+            raise InvalidHeaderValue("Sec-WebSocket-Accept", s_w_accept)
+
+        self.extensions = self.process_extensions(headers)
+        self.subprotocol = self.process_subprotocol(headers)
+
+    def process_extensions(self, headers: Headers) -> list[Extension]:
+        """Handle the ``Sec-WebSocket-Extensions`` response header (RFC 6455 §9.1).
+
+        Each extension the server accepted must match one of the client's factories, by name
+        and parameters; factories see the extensions accepted before them, so that each
+        extension can enforce its own rules. Override to add requirements, e.g. mandatory
+        extensions.
+
+        Returns:
+            The accepted extensions, in the server's order.
+
+        Raises:
+            NegotiationError: If the server accepted an extension, or parameters, that the
+                client didn't offer (RFC 6455 §9.1: the server may only pick among them).
+        """
+        accepted: list[Extension] = []
+
+        header_values = headers.get_all("Sec-WebSocket-Extensions")
+        if not header_values:
+            return accepted
+
+        if self.available_extensions is None:
+            raise NegotiationError(
+                "no extensions supported; unexpected Sec-WebSocket-Extensions header: "
+                + ", ".join(header_values)
+            )
+
+        parsed: list[ExtensionHeader] = []
+        for value in header_values:
+            parsed.extend(parse_extension(value))
+
+        for name, response_params in parsed:
+            for factory in self.available_extensions:
+                if factory.name != name:
+                    continue
+                try:
+                    extension = factory.process_response_params(response_params, accepted)
+                except NegotiationError:
+                    # Parameters this factory can't accept; another may.
+                    continue
+                accepted.append(extension)
+                break
+            else:
+                raise NegotiationError(
+                    f"Unsupported extension: name = {name}, params = {response_params}; "
+                    f"the Sec-WebSocket-Extensions header accepts an extension or "
+                    f"parameters that the client did not offer"
+                )
+
+        return accepted
+
+    def process_subprotocol(self, headers: Headers) -> Subprotocol | None:
+        """Handle the ``Sec-WebSocket-Protocol`` response header (RFC 6455 §4.2.2).
+
+        Returns:
+            The subprotocol the server selected, if any.
+
+        Raises:
+            InvalidHeader: If the server selected more than one.
+            NegotiationError: If it selected one the client didn't offer.
+        """
+        header_values = headers.get_all("Sec-WebSocket-Protocol")
+        if not header_values:
+            return None
+
+        if self.available_subprotocols is None:
+            raise NegotiationError(
+                "no subprotocols supported; unexpected Sec-WebSocket-Protocol header: "
+                + ", ".join(header_values)
+            )
+
+        parsed: list[Subprotocol] = []
+        for value in header_values:
+            parsed.extend(parse_subprotocol(value))
+        if len(parsed) > 1:
+            raise InvalidHeader(
+                "Sec-WebSocket-Protocol",
+                f"multiple values: {', '.join(parsed)}",
+            )
+
+        subprotocol = parsed[0]
+        if subprotocol not in self.available_subprotocols:
+            raise NegotiationError(
+                f"unsupported subprotocol: {subprotocol}; the client offered "
+                f"{', '.join(self.available_subprotocols) or 'none'} "
+                f"in Sec-WebSocket-Protocol"
+            )
+        return subprotocol
+
+    def send_request(self, request: Request) -> None:
+        """Send a handshake request to the server."""
+        if self.debug:
+            self.logger.debug("> GET %s HTTP/1.1", request.path)
+            for key, value in request.headers.raw_items():
+                self.logger.debug("> %s: %s", key, value)
+
+        self.writes.append(request.serialize())
+
+    def _abort_handshake(self) -> None:
+        # RFC 6455 §4.1: "the client MUST _Fail the WebSocket Connection_" when the
+        # response is unacceptable; during the handshake that means closing TCP.
+        self.send_eof()
+        self._discard_from_now_on()
+
+    def parse(self) -> Generator[None]:
+        if self._state is CONNECTING:
+            reader = self.reader
+            try:
+                response = yield from Response.parse(
+                    reader.read_line,
+                    reader.read_exact,
+                    reader.read_to_eof,
+                )
+            except StatusLineTooLong as exc:
+                self.handshake_exc = exc
+                self._abort_handshake()
+                yield
+                raise AssertionError("parse() shouldn't step after a failed handshake")
+            except Exception as exc:
+                self.handshake_exc = InvalidMessage("did not receive a valid HTTP response")
+                self.handshake_exc.__cause__ = exc
+                self._abort_handshake()
+                yield
+                raise AssertionError("parse() shouldn't step after a failed handshake")
+
+            if self.debug:
+                code, phrase = response.status_code, response.reason_phrase
+                self.logger.debug("< HTTP/1.1 %d %s", code, phrase)
+                for key, value in response.headers.raw_items():
+                    self.logger.debug("< %s: %s", key, value)
+                if response.body:
+                    self.logger.debug("< [body] (%d bytes)", len(response.body))
+
+            try:
+                self.process_response(response)
+            except InvalidHandshake as exc:
+                response._exception = exc
+                self.events.append(response)
+                self.handshake_exc = exc
+                self._abort_handshake()
+                yield
+                raise AssertionError("parse() shouldn't step after a failed handshake")
+
+            assert self._state is CONNECTING
+            self.state = OPEN
+            self.events.append(response)
+
+        # Frames the server sent right behind its response are parsed in this same step.
+        yield from super().parse()

@@ -1,0 +1,690 @@
+"""Sans-I/O WebSocket server (RFC 6455 §4.2), with the interface of ``websockets.server``.
+
+:class:`ServerProtocol` parses the client's opening handshake request (an event), checks it
+and negotiates extensions and a subprotocol in :meth:`~ServerProtocol.accept`, sends the
+response with :meth:`~ServerProtocol.send_response`, then behaves as
+:class:`~wsfast.protocol.Protocol`.
+
+The checks, their order, the exceptions kept in ``handshake_exc`` and the 101 response are
+websockets 17.4's. A rejected handshake explains itself, as the project's spec requires
+(``shared/spec/handshake-400.md``):
+
+* the status names the problem class: 400 for a missing or malformed ``Sec-WebSocket-Key``
+  and for negotiation failures, 426 (with ``Upgrade: websocket``) when ``Upgrade`` or
+  ``Connection`` is missing or wrong, 426 with ``Sec-WebSocket-Version: 13`` when the version
+  isn't 13 (RFC 6455 §4.2.2; websockets answers 400 here), 403 for a refused ``Origin``, 405
+  with ``Allow: GET`` for another method, 505 for another HTTP version (also when the HTTP
+  parser rejects the version, where websockets closes without a response), 414 and 431 when
+  the request line or headers exceed the parser's limits;
+* the plain-text body's first line is the problem itself (e.g. ``missing Sec-WebSocket-Key
+  header``), which the client's :exc:`~wsfast.exceptions.InvalidStatus` quotes; the following
+  lines say how to fix it (for a missing ``Upgrade``/``Connection``, that a reverse proxy must
+  forward them, with the nginx lines). websockets' bodies instead start with "Failed to open a
+  WebSocket connection: ";
+* each rejection is logged once, at INFO, with the peer address when known, the request line,
+  the status and the reason: websockets' words ("connection rejected (400 Bad Request)",
+  "HTTP response sent (200 OK)") followed by those details;
+* a missing or repeated ``Sec-WebSocket-Version`` gets the same 426 as a wrong one, since the
+  fix is the same.
+
+The other response details are websockets': ``Date``, ``Connection: close``,
+``Content-Length`` and ``Content-Type: text/plain; charset=utf-8``. As in websockets' Sans-I/O
+layer, the ``Server`` header is left to the I/O layer, which knows its configured value.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email.utils
+import http
+import re
+import types
+from collections.abc import Callable, Generator, Sequence
+from typing import Any, cast
+
+from . import http11
+from .datastructures import Headers, MultipleValuesError
+from .exceptions import (
+    HeaderLineTooLong,
+    InvalidHandshake,
+    InvalidHeader,
+    InvalidHeaderValue,
+    InvalidMessage,
+    InvalidMethod,
+    InvalidOrigin,
+    InvalidProtocol,
+    InvalidUpgrade,
+    NegotiationError,
+    RequestLineTooLong,
+    TooManyHeaders,
+)
+from .extensions import Extension, ServerExtensionFactory
+from .headers import (
+    build_extension,
+    parse_connection,
+    parse_extension,
+    parse_subprotocol,
+    parse_upgrade,
+)
+from .http11 import Request, Response
+from .protocol import CONNECTING, OPEN, SERVER, Protocol, State
+from .typing import (
+    ConnectionOption,
+    ExtensionHeader,
+    LoggerLike,
+    Origin,
+    StatusLike,
+    Subprotocol,
+    UpgradeProtocol,
+)
+from .utils import accept_key
+
+__all__ = ["ServerProtocol"]
+
+# What a reverse proxy needs to pass a WebSocket upgrade through. Upgrade and Connection are
+# hop-by-hop headers (RFC 9110 §7.6.1, §7.8): proxies drop them unless told otherwise, and
+# nginx also speaks HTTP/1.0 to upstreams by default, which has no Upgrade mechanism.
+_NGINX_LINES = (
+    "    proxy_http_version 1.1;\n"
+    "    proxy_set_header Upgrade $http_upgrade;\n"
+    '    proxy_set_header Connection "upgrade";\n'
+)
+
+_UPGRADE_REQUIRED_HINT = (
+    'A WebSocket handshake request must carry "Upgrade: websocket" and '
+    '"Connection: Upgrade" (RFC 6455 section 4.1).\n'
+    "\n"
+    "If a reverse proxy or a load balancer runs in front of this server, it must forward "
+    "the Upgrade and Connection headers: they are hop-by-hop headers, which proxies drop "
+    "unless configured to pass them on. With nginx:\n"
+    "\n" + _NGINX_LINES + "\n"
+    "A browser can't open a WebSocket connection by visiting this URL; use a WebSocket "
+    "client.\n"
+)
+
+_KEY_HINT = (
+    "Sec-WebSocket-Key must be the base64 encoding of 16 random bytes, such as "
+    "dGhlIHNhbXBsZSBub25jZQ== (RFC 6455 section 4.1); a client generates a new one for "
+    "each connection.\n"
+)
+
+_VERSION_HINT = (
+    "This server speaks version 13 of the WebSocket protocol (RFC 6455) only: the request "
+    'must include "Sec-WebSocket-Version: 13".\n'
+)
+
+_INTERNAL_ERROR_TEXT = (
+    "Failed to open a WebSocket connection.\nSee server log for more information.\n"
+)
+
+
+def _exception_chain(exc: BaseException) -> str:
+    """The exception's message followed by its causes', as websockets words a 400."""
+    text = str(exc)
+    cause = exc.__cause__
+    while cause is not None:
+        text += f"; {cause}"
+        cause = cause.__cause__
+    return text
+
+
+def _format_peer(peer: Any) -> str:
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        host, port = peer[0], peer[1]
+        if isinstance(host, str) and ":" in host:
+            return f"[{host}]:{port}"
+        return f"{host}:{port}"
+    return str(peer)
+
+
+class ServerProtocol(Protocol):
+    """Sans-I/O implementation of a WebSocket server connection.
+
+    Args:
+        origins: Acceptable values of the ``Origin`` header: :class:`str` for an exact
+            match, compiled regular expressions for a full match, :obj:`None` to accept
+            requests without ``Origin``. Defends against Cross-Site WebSocket Hijacking.
+        extensions: Supported extensions, in the order in which they should be tried.
+        subprotocols: Supported subprotocols, in order of decreasing preference.
+        select_subprotocol: Callback replacing :meth:`select_subprotocol`; it receives
+            this :class:`ServerProtocol` as first argument.
+        state: Initial state of the WebSocket connection.
+        max_size: Maximum size of incoming messages in bytes; :obj:`None` disables the
+            limit; a ``(max_message_size, max_fragment_size)`` tuple also limits frames.
+        max_fragments: Maximum number of frames in one incoming message.
+        logger: Logger for this connection; defaults to
+            ``logging.getLogger("websockets.server")``.
+
+    The I/O layer may set :attr:`remote_address` so that rejections are logged with the
+    peer's address; otherwise it is read from ``logger.extra["websocket"].remote_address``
+    when the logger is a :class:`logging.LoggerAdapter` set up that way, as websockets' are.
+    """
+
+    def __init__(
+        self,
+        *,
+        origins: Sequence[Origin | re.Pattern[str] | None] | None = None,
+        extensions: Sequence[ServerExtensionFactory] | None = None,
+        subprotocols: Sequence[Subprotocol] | None = None,
+        select_subprotocol: (
+            Callable[[ServerProtocol, Sequence[Subprotocol]], Subprotocol | None] | None
+        ) = None,
+        state: State = CONNECTING,
+        max_size: int | None | tuple[int | None, int | None] = 2**20,
+        max_fragments: int | None = None,
+        logger: LoggerLike | None = None,
+    ) -> None:
+        super().__init__(
+            side=SERVER,
+            state=state,
+            max_size=max_size,
+            max_fragments=max_fragments,
+            logger=logger,
+        )
+        self.origins = origins
+        self.available_extensions = extensions
+        self.available_subprotocols = subprotocols
+        if select_subprotocol is not None:
+            # Bound to this instance, shadowing the method, as websockets does.
+            bound = types.MethodType(select_subprotocol, self)
+            self.select_subprotocol = bound  # type: ignore[method-assign]
+        # True once accept() attempted a WebSocket handshake; False when the response is a
+        # plain HTTP response built by the application (e.g. a health check).
+        self.accept_called = False
+        self.remote_address: Any = None
+        # For the rejection log line.
+        self._request_line: str | None = None
+        self._rejection_reason: str | None = None
+        # Which header process_request() is negotiating, to explain a NegotiationError.
+        self._negotiating: str | None = None
+
+    def accept(self, request: Request) -> Response:
+        """Create a handshake response to accept the connection (RFC 6455 §4.2.2).
+
+        Returns a 101 response if the request is a valid handshake and negotiation succeeds;
+        otherwise a response rejecting the connection, as :meth:`reject` builds it, whose
+        status and body explain why. Send it with :meth:`send_response`; headers may be
+        added before.
+        """
+        self.accept_called = True
+        self._request_line = f"{request.method} {request.path} {request.protocol}"
+        try:
+            accept_header, extensions_header, protocol_header = self.process_request(request)
+        except InvalidHandshake as exc:
+            request._exception = exc
+            self.handshake_exc = exc
+            return self._reject_handshake(exc, request)
+        except Exception as exc:
+            # A user-provided select_subprotocol failed, or a bug: don't leak details.
+            request._exception = exc
+            self.handshake_exc = exc
+            self.logger.error("opening handshake failed", exc_info=True)
+            self._rejection_reason = "opening handshake failed; see the server log"
+            return self.reject(http.HTTPStatus.INTERNAL_SERVER_ERROR, _INTERNAL_ERROR_TEXT)
+
+        headers = Headers()
+        headers["Date"] = email.utils.formatdate(usegmt=True)
+        headers["Upgrade"] = "websocket"
+        headers["Connection"] = "Upgrade"
+        headers["Sec-WebSocket-Accept"] = accept_header
+        if extensions_header is not None:
+            headers["Sec-WebSocket-Extensions"] = extensions_header
+        if protocol_header is not None:
+            headers["Sec-WebSocket-Protocol"] = protocol_header
+        return Response(101, "Switching Protocols", headers)
+
+    def _reject_handshake(self, exc: InvalidHandshake, request: Request) -> Response:
+        """Build the response explaining why ``exc`` rejects the handshake."""
+        extra_headers: list[tuple[str, str]] = []
+        first_line = str(exc)
+        debug_message = "! invalid handshake"
+        if isinstance(exc, InvalidOrigin):
+            debug_message = "! invalid origin"
+            status = http.HTTPStatus.FORBIDDEN
+            if exc.origin is None:
+                hint = (
+                    "This server only accepts WebSocket connections that send an Origin "
+                    "header. Browsers send one; other clients must set it, or the server "
+                    "must include None in its origins to accept requests without one.\n"
+                )
+            else:
+                hint = (
+                    f"This server doesn't accept WebSocket connections from the origin "
+                    f"{exc.origin}. If it should, add {exc.origin} to the origins that "
+                    f"the server accepts.\n"
+                )
+        elif isinstance(exc, InvalidMethod):
+            debug_message = "! invalid method"
+            status = http.HTTPStatus.METHOD_NOT_ALLOWED
+            extra_headers.append(("Allow", "GET"))
+            hint = "A WebSocket handshake is a GET request (RFC 6455 section 4.1).\n"
+        elif isinstance(exc, InvalidProtocol):
+            debug_message = "! invalid protocol"
+            status = http.HTTPStatus.HTTP_VERSION_NOT_SUPPORTED
+            hint = "A WebSocket handshake requires HTTP/1.1 (RFC 6455 section 4.1).\n"
+        elif isinstance(exc, InvalidUpgrade):
+            debug_message = "! invalid upgrade"
+            # RFC 9110 §15.5.22: a 426 response names the protocol to upgrade to.
+            status = http.HTTPStatus.UPGRADE_REQUIRED
+            extra_headers.append(("Upgrade", "websocket"))
+            missing = [name for name in ("Upgrade", "Connection") if name not in request.headers]
+            if len(missing) == 2:
+                first_line = "missing Upgrade and Connection headers"
+            elif missing == ["Upgrade"] and exc.name == "Connection":
+                # A proxy that drops hop-by-hop headers typically sends "Connection: close"
+                # or "keep-alive" and no Upgrade: name both problems.
+                first_line = f"{exc}; missing Upgrade header"
+            hint = _UPGRADE_REQUIRED_HINT
+        elif isinstance(exc, InvalidHeader) and exc.name.lower() == "sec-websocket-version":
+            # RFC 6455 §4.2.2: a version the server doesn't understand gets an error such
+            # as 426 and the versions it does understand.
+            status = http.HTTPStatus.UPGRADE_REQUIRED
+            extra_headers.append(("Upgrade", "websocket"))
+            extra_headers.append(("Sec-WebSocket-Version", "13"))
+            hint = _VERSION_HINT
+        else:
+            status = http.HTTPStatus.BAD_REQUEST
+            first_line = _exception_chain(exc)
+            hint = self._bad_request_hint(exc, request)
+
+        if self.debug:
+            self.logger.debug(debug_message, exc_info=True)
+        text = f"{first_line}\n\n{hint}" if hint else f"{first_line}\n"
+        response = self.reject(status, text)
+        for name, value in extra_headers:
+            response.headers[name] = value
+        self._rejection_reason = first_line
+        return response
+
+    def _bad_request_hint(self, exc: InvalidHandshake, request: Request) -> str:
+        """What to change for a 400: depends on the header at fault."""
+        if isinstance(exc, InvalidHeader):
+            header = exc.name.lower()
+        elif isinstance(exc, NegotiationError) and self._negotiating is not None:
+            header = self._negotiating.lower()
+        else:
+            return ""
+        if header == "sec-websocket-key":
+            return _KEY_HINT
+        if header in ("connection", "upgrade"):
+            return _UPGRADE_REQUIRED_HINT
+        if header == "origin":
+            return "Send one Origin header at most (RFC 6454 section 7.3).\n"
+        if header == "sec-websocket-extensions":
+            if isinstance(exc, NegotiationError):
+                return (
+                    "The extensions offered in Sec-WebSocket-Extensions could not be "
+                    "negotiated (RFC 6455 section 9.1).\n"
+                )
+            return (
+                "Sec-WebSocket-Extensions must follow the syntax of RFC 6455 section 9.1, "
+                'e.g. "permessage-deflate; client_max_window_bits"; correct it or leave '
+                "it out.\n"
+            )
+        if header == "sec-websocket-protocol":
+            offered = ", ".join(request.headers.get_all("Sec-WebSocket-Protocol")) or "none"
+            if self.available_subprotocols:
+                return (
+                    f"This server supports these subprotocols: "
+                    f"{', '.join(self.available_subprotocols)}. The client must offer at "
+                    f"least one of them in Sec-WebSocket-Protocol; it offered: {offered}.\n"
+                )
+            return (
+                f"The server refused the subprotocols offered in Sec-WebSocket-Protocol: "
+                f"{offered}.\n"
+            )
+        return ""
+
+    def process_request(self, request: Request) -> tuple[str, str | None, str | None]:
+        """Check a handshake request and negotiate extensions and subprotocol.
+
+        The ``Host`` header isn't checked: the HTTP stack in front must do that.
+
+        Returns:
+            The ``Sec-WebSocket-Accept``, ``Sec-WebSocket-Extensions`` and
+            ``Sec-WebSocket-Protocol`` headers of the response.
+
+        Raises:
+            InvalidMethod: If the method isn't GET (405).
+            InvalidProtocol: If the protocol isn't HTTP/1.1 (505).
+            InvalidUpgrade: If Upgrade or Connection doesn't ask for a WebSocket upgrade.
+            InvalidOrigin: If the origin isn't acceptable (403).
+            InvalidHandshake: If the request is otherwise invalid (400).
+        """
+        # RFC 6455 §4.1: "The method of the request MUST be GET, and the HTTP version MUST
+        # be at least 1.1."
+        if request.method != "GET":
+            raise InvalidMethod(request.method)
+
+        if request.protocol != "HTTP/1.1":
+            raise InvalidProtocol(request.protocol)
+
+        headers = request.headers
+
+        connection: list[ConnectionOption] = []
+        for value in headers.get_all("Connection"):
+            connection.extend(parse_connection(value))
+        if not any(option.lower() == "upgrade" for option in connection):
+            raise InvalidUpgrade("Connection", ", ".join(connection) if connection else None)
+
+        upgrade: list[UpgradeProtocol] = []
+        for value in headers.get_all("Upgrade"):
+            upgrade.extend(parse_upgrade(value))
+        # RFC 6455 writes "websocket", except in its IANA registration (§11.2), which
+        # writes "WebSocket": compare without case.
+        if not (len(upgrade) == 1 and upgrade[0].lower() == "websocket"):
+            raise InvalidUpgrade("Upgrade", ", ".join(upgrade) if upgrade else None)
+
+        try:
+            key = headers["Sec-WebSocket-Key"]
+        except KeyError:
+            raise InvalidHeader("Sec-WebSocket-Key") from None
+        except MultipleValuesError:
+            raise InvalidHeader("Sec-WebSocket-Key", "multiple values") from None
+        # RFC 6455 §4.1: the key is a base64-encoded 16-byte nonce.
+        try:
+            raw_key = base64.b64decode(key.encode(), validate=True)
+        except binascii.Error as exc:
+            raise InvalidHeaderValue("Sec-WebSocket-Key", key) from exc
+        if len(raw_key) != 16:
+            raise InvalidHeaderValue("Sec-WebSocket-Key", key)
+        accept_header = accept_key(key)
+
+        try:
+            version = headers["Sec-WebSocket-Version"]
+        except KeyError:
+            raise InvalidHeader("Sec-WebSocket-Version") from None
+        except MultipleValuesError:
+            raise InvalidHeader("Sec-WebSocket-Version", "multiple values") from None
+        if version != "13":
+            raise InvalidHeaderValue("Sec-WebSocket-Version", version)
+
+        self.origin = self.process_origin(headers)
+        self._negotiating = "Sec-WebSocket-Extensions"
+        extensions_header, self.extensions = self.process_extensions(headers)
+        self._negotiating = "Sec-WebSocket-Protocol"
+        protocol_header = self.subprotocol = self.process_subprotocol(headers)
+        self._negotiating = None
+
+        return accept_header, extensions_header, protocol_header
+
+    def process_origin(self, headers: Headers) -> Origin | None:
+        """Handle the ``Origin`` request header.
+
+        Returns:
+            The origin, if it is acceptable.
+
+        Raises:
+            InvalidHeader: If there is more than one Origin header.
+            InvalidOrigin: If the origin isn't acceptable.
+        """
+        # RFC 6454 §7.3: "The user agent MUST NOT include more than one Origin header
+        # field in any HTTP request."
+        try:
+            origin = headers.get("Origin")
+        except MultipleValuesError:
+            raise InvalidHeader("Origin", "multiple values") from None
+        if self.origins is not None:
+            for allowed in self.origins:
+                if allowed == origin or (
+                    isinstance(allowed, re.Pattern)
+                    and origin is not None
+                    and allowed.fullmatch(origin) is not None
+                ):
+                    break
+            else:
+                raise InvalidOrigin(origin)
+        return cast("Origin | None", origin)
+
+    def process_extensions(self, headers: Headers) -> tuple[str | None, list[Extension]]:
+        """Handle the ``Sec-WebSocket-Extensions`` request header (RFC 6455 §9.1).
+
+        Each extension the client offers is matched against the server's factories, by
+        name then by parameters; factories see the extensions accepted before them. An
+        offer no factory accepts is declined, not an error. The server can only select a
+        subset of the offers, in the client's order. Override to add requirements.
+
+        Returns:
+            The ``Sec-WebSocket-Extensions`` response header and the accepted extensions.
+
+        Raises:
+            InvalidHandshake: If the header is malformed.
+        """
+        extension_headers: list[ExtensionHeader] = []
+        accepted: list[Extension] = []
+
+        header_values = headers.get_all("Sec-WebSocket-Extensions")
+        if header_values and self.available_extensions:
+            offers: list[ExtensionHeader] = []
+            for value in header_values:
+                offers.extend(parse_extension(value))
+
+            for name, request_params in offers:
+                for factory in self.available_extensions:
+                    if factory.name != name:
+                        continue
+                    try:
+                        response_params, extension = factory.process_request_params(
+                            request_params, accepted
+                        )
+                    except NegotiationError:
+                        # This factory declines these parameters; another may accept them.
+                        continue
+                    extension_headers.append((name, response_params))
+                    accepted.append(extension)
+                    break
+
+        response_header = build_extension(extension_headers) if extension_headers else None
+        return response_header, accepted
+
+    def process_subprotocol(self, headers: Headers) -> Subprotocol | None:
+        """Handle the ``Sec-WebSocket-Protocol`` request header (RFC 6455 §4.2.2).
+
+        Returns:
+            The selected subprotocol, also the value of the response header, if any.
+
+        Raises:
+            InvalidHandshake: If the header is malformed or negotiation fails.
+        """
+        offered: list[Subprotocol] = []
+        for value in headers.get_all("Sec-WebSocket-Protocol"):
+            offered.extend(parse_subprotocol(value))
+        return self.select_subprotocol(offered)
+
+    def select_subprotocol(self, subprotocols: Sequence[Subprotocol]) -> Subprotocol | None:
+        """Pick a subprotocol among those offered by the client.
+
+        The first of the server's subprotocols that the client offers wins. A server
+        without subprotocols continues without one, whatever the client offers; a server
+        with subprotocols rejects a client that offers none or none in common (400).
+
+        Pass ``select_subprotocol`` to :class:`ServerProtocol` to change this, e.g. to
+        continue without a subprotocol instead of rejecting.
+
+        Returns:
+            The selected subprotocol, or :obj:`None` to continue without one.
+
+        Raises:
+            NegotiationError: To reject the handshake with a 400 error.
+        """
+        if not self.available_subprotocols:
+            return None
+
+        if not subprotocols:
+            raise NegotiationError("missing subprotocol")
+
+        offered = set(subprotocols)
+        for subprotocol in self.available_subprotocols:
+            if subprotocol in offered:
+                return subprotocol
+
+        raise NegotiationError(
+            "invalid subprotocol; expected one of " + ", ".join(self.available_subprotocols)
+        )
+
+    def reject(self, status: StatusLike, text: str) -> Response:
+        """Create a response rejecting the connection, with a short plain-text body.
+
+        Send it with :meth:`send_response`; headers may be changed before.
+        """
+        status = http.HTTPStatus(status)
+        body = text.encode()
+        headers = Headers(
+            [
+                ("Date", email.utils.formatdate(usegmt=True)),
+                ("Connection", "close"),
+                ("Content-Length", str(len(body))),
+                ("Content-Type", "text/plain; charset=utf-8"),
+            ]
+        )
+        return Response(status.value, status.phrase, headers, body)
+
+    def send_response(self, response: Response) -> None:
+        """Send a handshake response to the client.
+
+        After a 101 response the connection is open: frames that the client sent right
+        behind its request are processed at once, so call :meth:`events_received` and
+        :meth:`data_to_send` afterwards. Any other response closes the connection.
+        """
+        if self.debug:
+            code, phrase = response.status_code, response.reason_phrase
+            self.logger.debug("> HTTP/1.1 %d %s", code, phrase)
+            for key, value in response.headers.raw_items():
+                self.logger.debug("> %s: %s", key, value)
+            if response.body:
+                self.logger.debug("> [body] (%d bytes)", len(response.body))
+
+        self.writes.append(response.serialize())
+
+        if response.status_code == 101:
+            assert self._state is CONNECTING
+            self.state = OPEN
+            self.logger.info("connection open")
+            if self.reader.buffer:
+                next(self.parser)
+        else:
+            self._log_response(response)
+            self.send_eof()
+            self._discard_from_now_on()
+
+    def _peer(self) -> str | None:
+        peer = self.remote_address
+        if peer is None:
+            extra = getattr(self.logger, "extra", None)
+            connection = extra.get("websocket") if isinstance(extra, dict) else None
+            try:
+                peer = getattr(connection, "remote_address", None)
+            except Exception:
+                # A closed transport may refuse to tell; the log line must not fail.
+                peer = None
+        return None if peer is None else _format_peer(peer)
+
+    def _log_response(self, response: Response) -> None:
+        """One INFO line per response that doesn't open the connection."""
+        peer = self._peer() or "unknown"
+        request = "unknown" if self._request_line is None else repr(self._request_line)
+        code, phrase = response.status_code, response.reason_phrase
+        if self._rejection_reason is not None:
+            self.logger.info(
+                "connection rejected (%d %s): %s; peer: %s; request: %s",
+                code, phrase, self._rejection_reason, peer, request,
+            )
+        elif self.accept_called:
+            self.logger.info(
+                "connection rejected (%d %s); peer: %s; request: %s",
+                code, phrase, peer, request,
+            )
+        else:
+            self.logger.info(
+                "HTTP response sent (%d %s); peer: %s; request: %s",
+                code, phrase, peer, request,
+            )
+
+    def _reject_unparsed(
+        self,
+        status: http.HTTPStatus,
+        first_line: str,
+        hint: str,
+    ) -> None:
+        """Answer a request that the HTTP parser refused with an explaining response."""
+        self._rejection_reason = first_line
+        self.send_response(self.reject(status, f"{first_line}\n\n{hint}"))
+
+    def _read_line(
+        self,
+        limit: int,
+        too_long_exc_type: type[Exception] = RuntimeError,
+    ) -> Generator[None, None, bytearray]:
+        """Read a line of the request, keeping the first one for the rejection log."""
+        line = yield from self.reader.read_line(limit, too_long_exc_type)
+        if self._request_line is None:
+            # Known even when the headers that follow make the parser reject the request.
+            self._request_line = bytes(line).rstrip(b"\r\n").decode("ascii", "backslashreplace")
+        return line
+
+    def parse(self) -> Generator[None]:
+        if self._state is CONNECTING:
+            try:
+                request = yield from Request.parse(self._read_line)
+            except RequestLineTooLong as exc:
+                self.handshake_exc = exc
+                if self.debug:
+                    self.logger.debug("! request line too long", exc_info=True)
+                self._reject_unparsed(
+                    http.HTTPStatus(414),  # URI_TOO_LONG, named differently before Python 3.13
+                    f"request line too long: {exc}",
+                    f"This server accepts request lines of up to "
+                    f"{http11.MAX_LINE_LENGTH} bytes; shorten the URL.\n",
+                )
+                yield
+                raise AssertionError("parse() shouldn't step after a failed handshake")
+            except (HeaderLineTooLong, TooManyHeaders) as exc:
+                self.handshake_exc = exc
+                if self.debug:
+                    self.logger.debug("! header fields too large", exc_info=True)
+                what = "header line too long" if isinstance(exc, HeaderLineTooLong) else (
+                    "too many headers"
+                )
+                self._reject_unparsed(
+                    http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    f"{what}: {exc}",
+                    f"This server accepts up to {http11.MAX_NUM_HEADERS} headers of up to "
+                    f"{http11.MAX_LINE_LENGTH} bytes each; large cookies are the usual "
+                    f"cause.\n",
+                )
+                yield
+                raise AssertionError("parse() shouldn't step after a failed handshake")
+            except InvalidProtocol as exc:
+                # A well-formed HTTP version other than 1.0 or 1.1 (RFC 9110 §15.6.6).
+                # handshake_exc stays what websockets sets; the response is extra.
+                self.handshake_exc = InvalidMessage("did not receive a valid HTTP request")
+                self.handshake_exc.__cause__ = exc
+                if self.debug:
+                    self.logger.debug("! unsupported HTTP version", exc_info=True)
+                self._reject_unparsed(
+                    http.HTTPStatus.HTTP_VERSION_NOT_SUPPORTED,
+                    f"unsupported HTTP version: {exc.protocol}",
+                    "A WebSocket handshake requires HTTP/1.1 (RFC 6455 section 4.1).\n",
+                )
+                yield
+                raise AssertionError("parse() shouldn't step after a failed handshake")
+            except Exception as exc:
+                self.handshake_exc = InvalidMessage("did not receive a valid HTTP request")
+                if self.debug:
+                    self.logger.debug("! no valid HTTP request", exc_info=True)
+                self.handshake_exc.__cause__ = exc
+                self.send_eof()
+                self._discard_from_now_on()
+                yield
+                raise AssertionError("parse() shouldn't step after a failed handshake")
+
+            if self.debug:
+                self.logger.debug("< %s %s %s", request.method, request.path, request.protocol)
+                for key, value in request.headers.raw_items():
+                    self.logger.debug("< %s: %s", key, value)
+
+            self._request_line = f"{request.method} {request.path} {request.protocol}"
+            self.events.append(request)
+
+        yield from super().parse()
