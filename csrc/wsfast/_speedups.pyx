@@ -574,32 +574,29 @@ cdef class FrameReader:
         return self._finish_data_frame(frame)
 
     cdef bint _parse_header(self, const unsigned char *p, Py_ssize_t available) except -1:
-        """Parse and check the header at p; False when it is not complete yet."""
-        cdef Py_ssize_t header_size = 2
-        cdef unsigned long long length
+        """Check what the bytes so far prove; False until the header is complete."""
+        cdef Py_ssize_t length_size, header_size
+        cdef unsigned long long length = 0
+        cdef bint have_length
         cdef int k
-        cdef long long remaining
         if available < 2:
             return False
         length = p[1] & 0x7F
-        if length == 126:
-            header_size = 4
-        elif length == 127:
-            header_size = 10
-        if p[1] & 0x80:
-            header_size += 4
-        if available < header_size:
-            return False
-        if length == 126:
-            length = (<unsigned long long>p[2] << 8) | p[3]
-        elif length == 127:
+        length_size = 0 if length < 126 else (2 if length == 126 else 8)
+        have_length = available >= 2 + length_size
+        if have_length and length_size:
             length = 0
-            for k in range(2, 10):
+            for k in range(2, 2 + length_size):
                 length = (length << 8) | p[k]
             if length > MAX_PAYLOAD_LENGTH:
                 raise ProtocolError(
                     "invalid payload length: most significant bit of 64-bit length is set"
                 )
+        # Fail at the earliest byte that proves an error, not when the masking key arrives.
+        self._check_header(p[0], p[1], have_length, length)
+        header_size = 2 + length_size + (4 if p[1] & 0x80 else 0)
+        if available < header_size:
+            return False
         self._fin = (p[0] & 0x80) != 0
         self._rsv1 = (p[0] & 0x40) != 0
         self._rsv2 = (p[0] & 0x20) != 0
@@ -609,43 +606,60 @@ cdef class FrameReader:
         self._length = length
         if self._masked:
             memcpy(self._key, p + header_size - 4, 4)
-
-        if not _is_valid_opcode(self._opcode):
-            raise ProtocolError("invalid opcode")
-        if self._masked != self._mask:
-            raise ProtocolError("incorrect masking")
-        if (self._rsv1 or self._rsv2 or self._rsv3) and not self._extensions:
-            raise ProtocolError("reserved bits must be 0")
-        if _is_control(self._opcode):
-            if length > 125:
-                raise ProtocolError("control frame too long")
-            if not self._fin:
-                raise ProtocolError("fragmented control frame")
-        else:
-            if self._opcode == 0:
-                if self._message_opcode == -1:
-                    raise ProtocolError("unexpected continuation frame")
-            else:
-                if self._message_opcode != -1:
-                    raise ProtocolError("expected a continuation frame")
-                self._message_opcode = self._opcode
-                self._message_size = 0
-                self._fragments = 0
-                # RFC 7692 §6: RSV1 on the first frame marks the whole message as compressed.
-                self._compressed = self._rsv1 and bool(self._extensions)
-            self._fragments += 1
-            if self._max_fragments != UNLIMITED and self._fragments > self._max_fragments:
-                raise TooManyFragments(self._max_fragments)
-            if self._max_frame != UNLIMITED and length > <unsigned long long>self._max_frame:
-                raise PayloadTooBig(length, self._max_frame)
-            if not self._compressed and self._max_message != UNLIMITED:
-                remaining = self._max_message - self._message_size
-                if length > <unsigned long long>remaining:
-                    raise PayloadTooBig(length, remaining, self._message_size)
         self._position += header_size
         self._have_header = True
         self._validated = 0
+        if not _is_control(self._opcode):
+            if self._opcode != 0:
+                self._message_opcode = self._opcode
+                self._message_size = 0
+                self._fragments = 0
+                self._compressed = self._rsv1 and bool(self._extensions)
+            self._fragments += 1
         return True
+
+    cdef int _check_header(self, unsigned char first, unsigned char second, bint have_length,
+                           unsigned long long length) except -1:
+        """Raise if the header is invalid; the length is only known when have_length."""
+        cdef int opcode = first & 0x0F
+        cdef long long fragments, message_size, remaining
+        cdef bint compressed
+        if not _is_valid_opcode(opcode):
+            raise ProtocolError("invalid opcode")
+        if ((second & 0x80) != 0) != self._mask:
+            raise ProtocolError("incorrect masking")
+        if first & 0x70 and not self._extensions:
+            raise ProtocolError("reserved bits must be 0")
+        if _is_control(opcode):
+            if second & 0x7F > 125:
+                raise ProtocolError("control frame too long")
+            if not first & 0x80:
+                raise ProtocolError("fragmented control frame")
+            return 0
+        if opcode == 0:
+            if self._message_opcode == -1:
+                raise ProtocolError("unexpected continuation frame")
+            fragments = self._fragments + 1
+            message_size = self._message_size
+            compressed = self._compressed
+        else:
+            if self._message_opcode != -1:
+                raise ProtocolError("expected a continuation frame")
+            # RFC 7692 §6: RSV1 on the first frame marks the whole message as compressed.
+            fragments = 1
+            message_size = 0
+            compressed = (first & 0x40) != 0 and bool(self._extensions)
+        if self._max_fragments != UNLIMITED and fragments > self._max_fragments:
+            raise TooManyFragments(self._max_fragments)
+        if not have_length:
+            return 0
+        if self._max_frame != UNLIMITED and length > <unsigned long long>self._max_frame:
+            raise PayloadTooBig(length, self._max_frame)
+        if not compressed and self._max_message != UNLIMITED:
+            remaining = self._max_message - message_size
+            if length > <unsigned long long>remaining:
+                raise PayloadTooBig(length, remaining, message_size)
+        return 0
 
     cdef object _message_budget(self, int opcode):
         if self._max_message == UNLIMITED:

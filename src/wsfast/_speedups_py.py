@@ -446,16 +446,12 @@ class FrameReader:
         position = self._position
         header = self._header
         if header is None:
-            header = parse_frame_header(buffer, position)
+            header = self._parse_header(buffer, position)
             if header is None:
                 if self._eof and len(buffer) > position:
                     raise EOFError("stream ends inside a frame header")
                 return None
-            self._check_header(header)
-            position += header[8]
-            self._position = position
-            self._header = header
-            self._validated = 0
+            position = self._position
         fin, rsv1, rsv2, rsv3, opcode, _masked, length, key, _size = header
         available = len(buffer) - position
         if available < length:
@@ -486,40 +482,79 @@ class FrameReader:
             return frame
         return self._finish_data_frame(frame, opcode, fin)
 
-    def _check_header(self, header: tuple) -> None:
-        fin, rsv1, rsv2, rsv3, opcode, masked, length, _key, _size = header
+    def _parse_header(self, buffer: bytearray, position: int) -> tuple | None:
+        """Check what the bytes so far prove; return the header once it is complete."""
+        available = len(buffer) - position
+        if available < 2:
+            return None
+        first, second = buffer[position], buffer[position + 1]
+        short_length = second & 0x7F
+        length_size = 0 if short_length < 126 else (2 if short_length == 126 else 8)
+        length: int | None = None
+        if available >= 2 + length_size:
+            length = short_length
+            if length_size:
+                length = int.from_bytes(buffer[position + 2 : position + 2 + length_size], "big")
+                if length >> 63:
+                    raise ProtocolError(
+                        "invalid payload length: most significant bit of 64-bit length is set"
+                    )
+        # Fail at the earliest byte that proves an error, not when the masking key arrives.
+        self._check_header(first, second, length)
+        header = parse_frame_header(buffer, position)
+        if header is not None:
+            self._start_frame(header)
+        return header
+
+    def _check_header(self, first: int, second: int, length: int | None) -> None:
+        """Raise if the header is invalid; ``length`` is None until it has arrived."""
+        opcode = first & 0x0F
+        rsv1 = bool(first & 0x40)
         if opcode not in _VALID_OPCODES:
             raise ProtocolError("invalid opcode")
-        if masked != self._mask:
+        if bool(second & 0x80) != self._mask:
             raise ProtocolError("incorrect masking")
-        if (rsv1 or rsv2 or rsv3) and not self._extensions:
+        if first & 0x70 and not self._extensions:
             raise ProtocolError("reserved bits must be 0")
         if opcode in _CONTROL_OPCODES:
-            if length > 125:
+            if second & 0x7F > 125:
                 raise ProtocolError("control frame too long")
-            if not fin:
+            if not first & 0x80:
                 raise ProtocolError("fragmented control frame")
             return
         if opcode == 0:
             if self._message_opcode is None:
                 raise ProtocolError("unexpected continuation frame")
+            fragments, message_size, compressed = self._fragments + 1, self._message_size, self._compressed
         else:
             if self._message_opcode is not None:
                 raise ProtocolError("expected a continuation frame")
+            # RFC 7692 §6: RSV1 on the first frame marks the whole message as compressed.
+            fragments, message_size, compressed = 1, 0, rsv1 and bool(self._extensions)
+        if self._max_fragments is not None and fragments > self._max_fragments:
+            raise TooManyFragments(self._max_fragments)
+        if length is None:
+            return
+        if self._max_frame is not None and length > self._max_frame:
+            raise PayloadTooBig(length, self._max_frame)
+        if not compressed and self._max_message is not None:
+            remaining = self._max_message - message_size
+            if length > remaining:
+                raise PayloadTooBig(length, remaining, message_size)
+
+    def _start_frame(self, header: tuple) -> None:
+        fin, rsv1, _rsv2, _rsv3, opcode, _masked, _length, _key, header_size = header
+        self._position += header_size
+        self._header = header
+        self._validated = 0
+        if opcode in _CONTROL_OPCODES:
+            return
+        if opcode != 0:
             self._message_opcode = opcode
             self._message_size = 0
             self._fragments = 0
-            # RFC 7692 §6: RSV1 on the first frame marks the whole message as compressed.
             self._compressed = bool(rsv1 and self._extensions)
         self._fragments += 1
-        if self._max_fragments is not None and self._fragments > self._max_fragments:
-            raise TooManyFragments(self._max_fragments)
-        if self._max_frame is not None and length > self._max_frame:
-            raise PayloadTooBig(length, self._max_frame)
-        if not self._compressed and self._max_message is not None:
-            remaining = self._max_message - self._message_size
-            if length > remaining:
-                raise PayloadTooBig(length, remaining, self._message_size)
 
     def _message_budget(self, opcode: int) -> int | None:
         if self._max_message is None or opcode in _CONTROL_OPCODES:
