@@ -22,7 +22,6 @@ from .exceptions import (
     InvalidHeaderValue,
     InvalidMessage,
     InvalidStatus,
-    InvalidUpgrade,
     NegotiationError,
     StatusLineTooLong,
 )
@@ -32,20 +31,17 @@ from .headers import (
     build_extension,
     build_host,
     build_subprotocol,
-    parse_connection,
+    check_upgrade,
     parse_extension,
     parse_subprotocol,
-    parse_upgrade,
 )
 from .http11 import Request, Response
 from .protocol import CLIENT, CONNECTING, OPEN, Protocol, State
 from .typing import (
-    ConnectionOption,
     ExtensionHeader,
     LoggerLike,
     Origin,
     Subprotocol,
-    UpgradeProtocol,
 )
 from .uri import WebSocketURI
 from .utils import accept_key, generate_key
@@ -139,19 +135,7 @@ class ClientProtocol(Protocol):
 
         headers = response.headers
 
-        connection: list[ConnectionOption] = []
-        for value in headers.get_all("Connection"):
-            connection.extend(parse_connection(value))
-        if not any(option.lower() == "upgrade" for option in connection):
-            raise InvalidUpgrade("Connection", ", ".join(connection) if connection else None)
-
-        upgrade: list[UpgradeProtocol] = []
-        for value in headers.get_all("Upgrade"):
-            upgrade.extend(parse_upgrade(value))
-        # RFC 6455 §4.1 wants "websocket" case-insensitively; anything more is not a
-        # WebSocket upgrade.
-        if not (len(upgrade) == 1 and upgrade[0].lower() == "websocket"):
-            raise InvalidUpgrade("Upgrade", ", ".join(upgrade) if upgrade else None)
+        check_upgrade(headers)
 
         try:
             s_w_accept = headers["Sec-WebSocket-Accept"]

@@ -21,9 +21,9 @@ import binascii
 import ipaddress
 import re
 from collections.abc import Callable, Sequence
-from typing import TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
-from .exceptions import InvalidHeaderFormat, InvalidHeaderValue
+from .exceptions import InvalidHeaderFormat, InvalidHeaderValue, InvalidUpgrade
 from .typing import (
     ConnectionOption,
     ExtensionHeader,
@@ -32,6 +32,9 @@ from .typing import (
     Subprotocol,
     UpgradeProtocol,
 )
+
+if TYPE_CHECKING:
+    from .datastructures import Headers
 
 __all__ = [
     "build_host",
@@ -447,3 +450,23 @@ def build_authorization_basic(username: str, password: str) -> str:
     # surrogateescape gives back the bytes that parse_authorization_basic couldn't decode.
     basic_credentials = base64.b64encode(user_pass.encode("utf-8", "surrogateescape")).decode()
     return "Basic " + basic_credentials
+
+
+def check_upgrade(headers: Headers) -> None:
+    """Raise InvalidUpgrade unless Connection and Upgrade ask for a WebSocket upgrade.
+
+    Both sides of the handshake check the same thing (RFC 6455 §4.1 items 5-6 for the
+    client, §4.2.1 items 3-4 for the server). RFC 6455 writes "websocket", except in its
+    IANA registration (§11.2), which writes "WebSocket": tokens compare without case.
+    """
+    connection: list[ConnectionOption] = []
+    for value in headers.get_all("Connection"):
+        connection.extend(parse_connection(value))
+    if not any(option.lower() == "upgrade" for option in connection):
+        raise InvalidUpgrade("Connection", ", ".join(connection) if connection else None)
+
+    upgrade: list[UpgradeProtocol] = []
+    for value in headers.get_all("Upgrade"):
+        upgrade.extend(parse_upgrade(value))
+    if not (len(upgrade) == 1 and upgrade[0].lower() == "websocket"):
+        raise InvalidUpgrade("Upgrade", ", ".join(upgrade) if upgrade else None)

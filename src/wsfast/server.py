@@ -62,21 +62,18 @@ from .exceptions import (
 from .extensions import Extension, ServerExtensionFactory
 from .headers import (
     build_extension,
-    parse_connection,
+    check_upgrade,
     parse_extension,
     parse_subprotocol,
-    parse_upgrade,
 )
 from .http11 import Request, Response
 from .protocol import CONNECTING, OPEN, SERVER, Protocol, State
 from .typing import (
-    ConnectionOption,
     ExtensionHeader,
     LoggerLike,
     Origin,
     StatusLike,
     Subprotocol,
-    UpgradeProtocol,
 )
 from .utils import accept_key
 
@@ -362,19 +359,7 @@ class ServerProtocol(Protocol):
 
         headers = request.headers
 
-        connection: list[ConnectionOption] = []
-        for value in headers.get_all("Connection"):
-            connection.extend(parse_connection(value))
-        if not any(option.lower() == "upgrade" for option in connection):
-            raise InvalidUpgrade("Connection", ", ".join(connection) if connection else None)
-
-        upgrade: list[UpgradeProtocol] = []
-        for value in headers.get_all("Upgrade"):
-            upgrade.extend(parse_upgrade(value))
-        # RFC 6455 writes "websocket", except in its IANA registration (§11.2), which
-        # writes "WebSocket": compare without case.
-        if not (len(upgrade) == 1 and upgrade[0].lower() == "websocket"):
-            raise InvalidUpgrade("Upgrade", ", ".join(upgrade) if upgrade else None)
+        check_upgrade(headers)
 
         try:
             key = headers["Sec-WebSocket-Key"]
