@@ -85,3 +85,34 @@ def pytest_report_header(config):
         f"wsfast codec: cython MASK_IMPL={CYTHON.MASK_IMPL} UTF8_IMPL={CYTHON.UTF8_IMPL}; "
         f"hypothesis profile {os.environ.get('HYPOTHESIS_PROFILE', 'ci')}"
     ]
+
+
+# Names that wsfast.speedups exports from the active codec, and that other modules bound at
+# import time.
+CODEC_NAMES = (
+    "FrameReader",
+    "Utf8Validator",
+    "apply_mask",
+    "apply_mask_inplace",
+    "parse_frame_header",
+    "serialize_frame",
+    "validate_utf8",
+    "MASK_IMPL",
+    "UTF8_IMPL",
+)
+
+
+@pytest.fixture
+def active_codec(codec, monkeypatch):
+    """Make ``codec`` the implementation the whole of wsfast uses, for protocol-level tests."""
+    import wsfast.frames
+    import wsfast.speedups
+    import wsfast.utils
+
+    for module in (wsfast.speedups, wsfast.frames, wsfast.utils):
+        for name in CODEC_NAMES:
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, getattr(codec, name))
+    implementation = "python" if codec.__name__.endswith("_speedups_py") else "cython"
+    monkeypatch.setattr(wsfast.speedups, "IMPLEMENTATION", implementation)
+    return codec

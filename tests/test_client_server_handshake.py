@@ -26,9 +26,6 @@ import websockets.server as ws_server
 import websockets.uri as ws_uri
 from websockets.extensions import permessage_deflate as ws_deflate
 
-import wsfast.frames
-import wsfast.speedups
-import wsfast.utils
 from wsfast.client import ClientProtocol
 from wsfast.exceptions import (
     HeaderLineTooLong,
@@ -48,29 +45,8 @@ from wsfast.server import ServerProtocol
 from wsfast.uri import parse_uri
 from wsfast.utils import accept_key
 
-CODEC_NAMES = (
-    "FrameReader",
-    "Utf8Validator",
-    "apply_mask",
-    "apply_mask_inplace",
-    "parse_frame_header",
-    "serialize_frame",
-    "validate_utf8",
-    "MASK_IMPL",
-    "UTF8_IMPL",
-)
-
-
-@pytest.fixture(autouse=True)
-def active_codec(codec, monkeypatch):
-    """Make ``codec`` (conftest: Cython or pure Python) the implementation wsfast uses."""
-    if not hasattr(codec, "FrameReader"):
-        pytest.skip(f"{codec.__name__} has no FrameReader")
-    for module in (wsfast.speedups, wsfast.frames, wsfast.utils):
-        for name in CODEC_NAMES:
-            if hasattr(module, name):
-                monkeypatch.setattr(module, name, getattr(codec, name))
-    return codec
+# Every test here runs on both implementations (conftest.active_codec).
+pytestmark = pytest.mark.usefixtures("active_codec")
 
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="

@@ -48,33 +48,8 @@ from wsfast.protocol import (
     Protocol,
 )
 
-# Names that wsfast.speedups exports from the active codec, and that other modules bound at
-# import time.
-CODEC_NAMES = (
-    "FrameReader",
-    "Utf8Validator",
-    "apply_mask",
-    "apply_mask_inplace",
-    "parse_frame_header",
-    "serialize_frame",
-    "validate_utf8",
-    "MASK_IMPL",
-    "UTF8_IMPL",
-)
-
-
-@pytest.fixture(autouse=True)
-def active_codec(codec, monkeypatch):
-    """Make ``codec`` (conftest: Cython or pure Python) the implementation wsfast uses."""
-    if not hasattr(codec, "FrameReader"):
-        pytest.skip(f"{codec.__name__} has no FrameReader")
-    for module in (wsfast.speedups, wsfast.frames, wsfast.utils):
-        for name in CODEC_NAMES:
-            if hasattr(module, name):
-                monkeypatch.setattr(module, name, getattr(codec, name))
-    implementation = "python" if codec.__name__.endswith("_speedups_py") else "cython"
-    monkeypatch.setattr(wsfast.speedups, "IMPLEMENTATION", implementation)
-    return codec
+# Every test here runs on both implementations (conftest.active_codec).
+pytestmark = pytest.mark.usefixtures("active_codec")
 
 
 # Building and reading frames without the code under test ------------------------------------
