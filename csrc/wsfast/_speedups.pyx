@@ -287,6 +287,27 @@ def validate_utf8(data):
     validator._finish()
 
 
+cdef inline Py_ssize_t _extended_length_size(unsigned char second) noexcept nogil:
+    """Bytes of extended payload length announced by a header's second byte (§5.2)."""
+    cdef unsigned char short_length = second & 0x7F
+    return 0 if short_length < 126 else (2 if short_length == 126 else 8)
+
+
+cdef int _payload_length(const unsigned char *p, Py_ssize_t length_size,
+                         unsigned long long *length) except -1:
+    """Decode the payload length of the header at p, its bytes all present."""
+    cdef Py_ssize_t k
+    if not length_size:
+        length[0] = p[1] & 0x7F
+        return 0
+    length[0] = 0
+    for k in range(2, 2 + length_size):
+        length[0] = (length[0] << 8) | p[k]
+    if length[0] > MAX_PAYLOAD_LENGTH:
+        raise ProtocolError("invalid payload length: most significant bit of 64-bit length is set")
+    return 0
+
+
 def parse_frame_header(data, offset=0):
     """Parse the frame header starting at ``data[offset]``.
 
@@ -300,8 +321,7 @@ def parse_frame_header(data, offset=0):
     cdef Py_ssize_t available
     cdef unsigned char first, second
     cdef unsigned long long length
-    cdef Py_ssize_t header_size
-    cdef int k
+    cdef Py_ssize_t length_size, header_size
     _get_buffer(data, &view, "data")
     try:
         if not isinstance(offset, int):
@@ -315,26 +335,11 @@ def parse_frame_header(data, offset=0):
         p = <const unsigned char *>view.buf + <Py_ssize_t>offset
         first = p[0]
         second = p[1]
-        length = second & 0x7F
-        header_size = 2
-        if length == 126:
-            header_size = 4
-        elif length == 127:
-            header_size = 10
-        if second & 0x80:
-            header_size += 4
+        length_size = _extended_length_size(second)
+        header_size = 2 + length_size + (4 if second & 0x80 else 0)
         if available < header_size:
             return None
-        if length == 126:
-            length = (<unsigned long long>p[2] << 8) | p[3]
-        elif length == 127:
-            length = 0
-            for k in range(2, 10):
-                length = (length << 8) | p[k]
-            if length > MAX_PAYLOAD_LENGTH:
-                raise ProtocolError(
-                    "invalid payload length: most significant bit of 64-bit length is set"
-                )
+        _payload_length(p, length_size, &length)
         return (
             (first & 0x80) != 0,
             (first & 0x40) != 0,
@@ -578,20 +583,12 @@ cdef class FrameReader:
         cdef Py_ssize_t length_size, header_size
         cdef unsigned long long length = 0
         cdef bint have_length
-        cdef int k
         if available < 2:
             return False
-        length = p[1] & 0x7F
-        length_size = 0 if length < 126 else (2 if length == 126 else 8)
+        length_size = _extended_length_size(p[1])
         have_length = available >= 2 + length_size
-        if have_length and length_size:
-            length = 0
-            for k in range(2, 2 + length_size):
-                length = (length << 8) | p[k]
-            if length > MAX_PAYLOAD_LENGTH:
-                raise ProtocolError(
-                    "invalid payload length: most significant bit of 64-bit length is set"
-                )
+        if have_length:
+            _payload_length(p, length_size, &length)
         # Fail at the earliest byte that proves an error, not when the masking key arrives.
         self._check_header(p[0], p[1], have_length, length)
         header_size = 2 + length_size + (4 if p[1] & 0x80 else 0)

@@ -297,33 +297,42 @@ def parse_frame_header(data: object, offset: int = 0) -> tuple | None:
     available = len(view) - offset
     if available < 2:
         return None
-    first = view[offset]
-    second = view[offset + 1]
-    masked = second & 0x80
-    length = second & 0x7F
-    header_size = 2
-    if length == 126:
-        header_size = 4
-    elif length == 127:
-        header_size = 10
-    if masked:
-        header_size += 4
+    first, second = view[offset], view[offset + 1]
+    length_size = _extended_length_size(second)
+    header_size = 2 + length_size + (4 if second & 0x80 else 0)
     if available < header_size:
         return None
-    if length == 126:
-        length = int.from_bytes(view[offset + 2 : offset + 4], "big")
-    elif length == 127:
-        length = int.from_bytes(view[offset + 2 : offset + 10], "big")
-        if length > _MAX_PAYLOAD_LENGTH:
-            raise ProtocolError("invalid payload length: most significant bit of 64-bit length is set")
-    mask = bytes(view[offset + header_size - 4 : offset + header_size]) if masked else None
+    length = _payload_length(view, offset, length_size)
+    return _header(view, offset, first, second, length, header_size)
+
+
+def _extended_length_size(second: int) -> int:
+    """Bytes of extended payload length announced by a header's second byte (§5.2)."""
+    short_length = second & 0x7F
+    return 0 if short_length < 126 else (2 if short_length == 126 else 8)
+
+
+def _payload_length(data: Any, offset: int, length_size: int) -> int:
+    """Decode the payload length of the header at ``data[offset]``, its bytes all present."""
+    if not length_size:
+        return data[offset + 1] & 0x7F
+    length = int.from_bytes(data[offset + 2 : offset + 2 + length_size], "big")
+    if length > _MAX_PAYLOAD_LENGTH:
+        raise ProtocolError("invalid payload length: most significant bit of 64-bit length is set")
+    return length
+
+
+def _header(data: Any, offset: int, first: int, second: int, length: int, header_size: int) -> tuple:
+    """The tuple ``parse_frame_header`` returns, from the header at ``data[offset]``."""
+    masked = bool(second & 0x80)
+    mask = bytes(data[offset + header_size - 4 : offset + header_size]) if masked else None
     return (
         bool(first & 0x80),
         bool(first & 0x40),
         bool(first & 0x20),
         bool(first & 0x10),
         first & 0x0F,
-        bool(masked),
+        masked,
         length,
         mask,
         header_size,
@@ -488,22 +497,17 @@ class FrameReader:
         if available < 2:
             return None
         first, second = buffer[position], buffer[position + 1]
-        short_length = second & 0x7F
-        length_size = 0 if short_length < 126 else (2 if short_length == 126 else 8)
-        length: int | None = None
+        length_size = _extended_length_size(second)
+        length = None
         if available >= 2 + length_size:
-            length = short_length
-            if length_size:
-                length = int.from_bytes(buffer[position + 2 : position + 2 + length_size], "big")
-                if length >> 63:
-                    raise ProtocolError(
-                        "invalid payload length: most significant bit of 64-bit length is set"
-                    )
+            length = _payload_length(buffer, position, length_size)
         # Fail at the earliest byte that proves an error, not when the masking key arrives.
         self._check_header(first, second, length)
-        header = parse_frame_header(buffer, position)
-        if header is not None:
-            self._start_frame(header)
+        header_size = 2 + length_size + (4 if second & 0x80 else 0)
+        if available < header_size:
+            return None
+        header = _header(buffer, position, first, second, length, header_size)
+        self._start_frame(header)
         return header
 
     def _check_header(self, first: int, second: int, length: int | None) -> None:
