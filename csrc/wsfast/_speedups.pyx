@@ -13,7 +13,10 @@ below a kilobyte (see performance notes). Strided buffers are flattened once, as
 
 cimport cython
 from cpython.buffer cimport (
+    PyBUF_FORMAT,
+    PyBUF_ND,
     PyBUF_SIMPLE,
+    PyBUF_STRIDES,
     PyBUF_WRITABLE,
     PyBuffer_Release,
     PyObject_CheckBuffer,
@@ -21,7 +24,9 @@ from cpython.buffer cimport (
 )
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from libc.string cimport memcpy
+from cpython.mem cimport PyMem_RawFree, PyMem_RawMalloc
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.string cimport memcpy, memmove
 
 import os
 
@@ -411,23 +416,73 @@ def serialize_frame(opcode, payload, fin=True, rsv1=False, rsv2=False, rsv3=Fals
 
 from wsfast.exceptions import PayloadTooBig, TooManyFragments
 
-# Consumed bytes are dropped from the front of the buffer once they are this many and more
-# than half of it: amortised O(1) per byte without shifting the buffer on every frame.
-cdef Py_ssize_t COMPACT_THRESHOLD = 64 * 1024
 # "No limit" for the size fields below.
 cdef long long UNLIMITED = -1
 
+# The receive buffer offered to the transport. 64 KiB lets one system call bring hundreds of
+# small messages; frames that cannot fit go straight into their own payload object instead.
+cdef Py_ssize_t RECV_SIZE = 64 * 1024
+# Below this much free room at the end, get_buffer() compacts the buffer first, so that the
+# transport is never offered a sliver.
+cdef Py_ssize_t RECV_MIN_FREE = 16 * 1024
+# A frame of at least DIRECT_MIN bytes whose payload is still arriving is received straight into
+# its final bytes object (get_buffer() exports the part still missing): large messages are then
+# never copied after the kernel writes them, and never pay the page faults of a second large
+# allocation (performance notes). Above DIRECT_MAX the payload grows with what arrives instead,
+# so that a header announcing a huge length cannot reserve memory before its data comes.
+cdef Py_ssize_t DIRECT_MIN = 32 * 1024
+cdef Py_ssize_t DIRECT_MAX = 64 * 1024 * 1024
+
+# Drained readers give their receive buffer back to this pool, so that an idle connection holds
+# none (10,000 idle connections must not hold 64 KiB each) while busy ones reuse a warm buffer
+# without a fresh allocation per read. Guarded by a critical section on _pool_guard, for
+# free-threaded builds; on other builds the GIL already serialises it.
+cdef enum:
+    POOL_CAPACITY = 32
+cdef unsigned char *_pool[POOL_CAPACITY]
+cdef int _pool_count = 0
+_pool_guard = object()
+
+
+cdef unsigned char *_pool_take() except NULL:
+    global _pool_count
+    cdef unsigned char *buffer = NULL
+    with cython.critical_section(_pool_guard):
+        if _pool_count > 0:
+            _pool_count -= 1
+            buffer = _pool[_pool_count]
+    if buffer == NULL:
+        buffer = <unsigned char *>PyMem_RawMalloc(RECV_SIZE)
+        if buffer == NULL:
+            raise MemoryError()
+    return buffer
+
+
+cdef void _pool_give(unsigned char *buffer) noexcept:
+    global _pool_count
+    with cython.critical_section(_pool_guard):
+        if _pool_count < POOL_CAPACITY:
+            _pool[_pool_count] = buffer
+            _pool_count += 1
+            buffer = NULL
+    if buffer != NULL:
+        PyMem_RawFree(buffer)
+
+
 _Frame = None
 _OPCODES = {}
+_PassthroughExtensions = ()
 
 
 cdef _bind_frame_classes():
     # Bound on first use: wsfast.frames imports this module (through wsfast.speedups) first.
-    global _Frame
+    global _Frame, _PassthroughExtensions
+    from wsfast.extensions.permessage_deflate import PerMessageDeflate
     from wsfast.frames import Frame, Opcode
     for opcode in Opcode:
         _OPCODES[int(opcode)] = opcode
     _Frame = Frame
+    _PassthroughExtensions = (PerMessageDeflate,)
 
 
 cdef inline bint _is_control(int opcode) noexcept nogil:
@@ -444,13 +499,18 @@ cdef long long _limit(object value) except? -2:
 
 @cython.final
 cdef class FrameReader:
-    """Bytes from the transport in, validated frames out.
+    """Bytes from the transport in, validated frames or messages out.
 
     Everything the RFC lets a receiver check is checked here, at the earliest byte that proves
     an error: header rules (§5.2, §5.5), masking direction (§5.1), fragmentation order
     (§5.4), size and fragment limits, and UTF-8 of text messages across fragments and while a
     frame is still arriving (§8.1). Compressed messages are inflated by the negotiated
     extensions within the remaining ``max_size`` budget (RFC 7692 §6.2) before validation.
+
+    Bytes come in through ``feed_data()``, or without a copy through ``get_buffer()`` and
+    ``buffer_updated()``, the interface of :class:`asyncio.BufferedProtocol`. ``read_frame()``
+    returns frames, one per call; ``read_messages()`` returns everything completed so far, with
+    single-frame messages as ``str`` or ``bytes``, which is what an I/O layer wants.
     """
 
     cdef bint _mask
@@ -458,10 +518,20 @@ cdef class FrameReader:
     cdef long long _max_frame
     cdef long long _max_fragments
     cdef tuple _extensions
-    cdef bytearray _buffer
-    cdef Py_ssize_t _position
+    # Uncompressed frames cross the extensions unchanged, so single-frame messages can skip
+    # building a Frame for them.
+    cdef bint _passthrough
+    # Received bytes not consumed yet are _buf[_start:_end]; _buf is NULL while drained.
+    cdef unsigned char *_buf
+    cdef Py_ssize_t _start, _end, _capacity
+    # The region handed out by get_buffer(), until buffer_updated().
+    cdef unsigned char *_export_ptr
+    cdef Py_ssize_t _export_len
+    cdef bint _export_direct
+    cdef Py_ssize_t _exports
     cdef bint _eof
     cdef object _error
+    cdef bint _closed
     # The frame whose payload is awaited, if _have_header.
     cdef bint _have_header
     cdef bint _fin, _rsv1, _rsv2, _rsv3, _masked
@@ -469,6 +539,10 @@ cdef class FrameReader:
     cdef unsigned long long _length
     cdef unsigned char _key[4]
     cdef Py_ssize_t _validated
+    # A payload received straight into its final object: _received bytes arrived, the first
+    # _unmasked of them are unmasked already.
+    cdef bytes _payload
+    cdef Py_ssize_t _received, _unmasked
     # The data message in progress: _message_opcode is -1 when there is none.
     cdef int _message_opcode
     cdef long long _message_size
@@ -476,7 +550,19 @@ cdef class FrameReader:
     cdef bint _compressed
     cdef Utf8Validator _validator
 
+    def __cinit__(self):
+        self._buf = NULL
+        self._start = self._end = self._capacity = 0
+        self._export_ptr = NULL
+        self._export_len = 0
+        self._exports = 0
+
+    def __dealloc__(self):
+        self._release_buffer()
+
     def __init__(self, *, mask, max_size=2**20, max_fragments=None, extensions=()):
+        if _Frame is None:
+            _bind_frame_classes()
         self._mask = bool(mask)
         if isinstance(max_size, tuple):
             self._max_message = _limit(max_size[0])
@@ -485,38 +571,35 @@ cdef class FrameReader:
             self._max_message = self._max_frame = _limit(max_size)
         self._max_fragments = _limit(max_fragments)
         self._extensions = tuple(extensions)
-        self._buffer = bytearray()
-        self._position = 0
+        self._passthrough = all(type(ext) in _PassthroughExtensions for ext in self._extensions)
         self._eof = False
         self._error = None
+        self._closed = False
         self._have_header = False
         self._validated = 0
+        self._payload = None
         self._message_opcode = -1
         self._message_size = 0
         self._fragments = 0
         self._compressed = False
         self._validator = Utf8Validator.__new__(Utf8Validator)
-        if _Frame is None:
-            _bind_frame_classes()
 
     @property
     def message_in_progress(self):
         """Whether a fragmented data message has started and not finished."""
         return self._message_opcode != -1
 
+    # Bytes in ---------------------------------------------------------------------------------
+
     def feed_data(self, data):
         """Buffer more bytes received from the transport."""
         cdef Py_buffer view
-        cdef Py_ssize_t size
         with cython.critical_section(self):
             if self._eof:
                 raise EOFError("stream ended")
             _get_buffer(data, &view, "data")
             try:
-                size = PyByteArray_GET_SIZE(self._buffer)
-                # bytearray over-allocates when it grows, so appends are amortised O(1).
-                PyByteArray_Resize(self._buffer, size + view.len)
-                memcpy(PyByteArray_AS_STRING(self._buffer) + size, view.buf, view.len)
+                self._append(<const unsigned char *>view.buf, view.len)
             finally:
                 PyBuffer_Release(&view)
 
@@ -524,49 +607,205 @@ cdef class FrameReader:
         """Note that the transport is closed for reading."""
         self._eof = True
 
+    def get_buffer(self, sizehint=-1):
+        """Return a writable buffer for the next bytes; then call :meth:`buffer_updated`.
+
+        The object returned exports the free room of the receive buffer, or the part of a
+        large payload still missing, so that the transport writes where the bytes belong.
+        """
+        with cython.critical_section(self):
+            if self._eof:
+                raise EOFError("stream ended")
+            if self._payload is not None and self._received < <Py_ssize_t>self._length:
+                self._export_ptr = <unsigned char *>PyBytes_AS_STRING(self._payload) + self._received
+                self._export_len = <Py_ssize_t>self._length - self._received
+                self._export_direct = True
+            else:
+                self._reserve(RECV_MIN_FREE)
+                self._export_ptr = self._buf + self._end
+                self._export_len = self._capacity - self._end
+                self._export_direct = False
+            return self
+
+    def buffer_updated(self, Py_ssize_t nbytes):
+        """Take the ``nbytes`` bytes written at the start of the last :meth:`get_buffer`."""
+        with cython.critical_section(self):
+            if self._export_ptr == NULL:
+                raise RuntimeError("buffer_updated() without get_buffer()")
+            if nbytes < 0 or nbytes > self._export_len:
+                raise ValueError(f"nbytes must be between 0 and {self._export_len}")
+            if self._export_direct:
+                self._received += nbytes
+            elif not self._closed:  # after a close frame, data is discarded (RFC 6455 §1.4)
+                self._end += nbytes
+            self._export_ptr = NULL
+            self._export_len = 0
+
+    def __getbuffer__(self, Py_buffer *view, int flags):
+        if self._export_ptr == NULL:
+            raise BufferError("call get_buffer() first")
+        view.buf = self._export_ptr
+        view.obj = self
+        view.len = self._export_len
+        view.readonly = 0
+        view.itemsize = 1
+        view.format = NULL
+        if flags & PyBUF_FORMAT:
+            view.format = b"B"
+        view.ndim = 1
+        view.shape = &view.len if flags & PyBUF_ND else NULL
+        view.strides = &view.itemsize if flags & PyBUF_STRIDES == PyBUF_STRIDES else NULL
+        view.suboffsets = NULL
+        view.internal = NULL
+        self._exports += 1
+
+    def __releasebuffer__(self, Py_buffer *view):
+        self._exports -= 1
+
+    cdef int _append(self, const unsigned char *data, Py_ssize_t n) except -1:
+        cdef Py_ssize_t direct
+        if self._closed:
+            # RFC 6455 §1.4: data after a close frame is discarded; don't let it pile up.
+            return 0
+        if self._payload is not None:
+            direct = min(n, <Py_ssize_t>self._length - self._received)
+            memcpy(<unsigned char *>PyBytes_AS_STRING(self._payload) + self._received, data, direct)
+            self._received += direct
+            data += direct
+            n -= direct
+        if n:
+            self._reserve(n)
+            memcpy(self._buf + self._end, data, n)
+            self._end += n
+        return 0
+
+    cdef int _reserve(self, Py_ssize_t extra) except -1:
+        """Make room for ``extra`` more bytes after _end."""
+        cdef Py_ssize_t used = self._end - self._start
+        cdef Py_ssize_t capacity
+        cdef unsigned char *buffer
+        if self._capacity - self._end >= extra:
+            return 0
+        if self._exports:
+            raise BufferError("the receive buffer is exported")
+        if self._buf == NULL and extra <= RECV_SIZE:
+            self._buf = _pool_take()
+            self._capacity = RECV_SIZE
+        elif self._capacity - used >= extra:
+            # Consumed bytes at the front make the room: shift the unconsumed ones (a partial
+            # frame; large payloads don't stay here).
+            memmove(self._buf, self._buf + self._start, used)
+            self._start, self._end = 0, used
+        else:
+            capacity = max(2 * self._capacity, used + extra)
+            buffer = <unsigned char *>PyMem_RawMalloc(capacity)
+            if buffer == NULL:
+                raise MemoryError()
+            if used:
+                memcpy(buffer, self._buf + self._start, used)
+            self._release_buffer()
+            self._buf, self._capacity = buffer, capacity
+            self._start, self._end = 0, used
+        return 0
+
+    cdef void _release_buffer(self) noexcept:
+        if self._buf != NULL:
+            if self._capacity == RECV_SIZE:
+                _pool_give(self._buf)
+            else:
+                PyMem_RawFree(self._buf)
+        self._buf = NULL
+        self._start = self._end = self._capacity = 0
+
+    cdef inline void _release_if_drained(self) noexcept:
+        if self._start == self._end and self._buf != NULL and not self._exports:
+            self._release_buffer()
+
+    # Frames and messages out -----------------------------------------------------------------
+
     def read_frame(self):
         """Return the next complete frame, or None until more bytes arrive."""
         with cython.critical_section(self):
             if self._error is not None:
                 raise self._error
             try:
-                return self._read_frame()
+                return self._read(False)
             except BaseException as exc:
                 self._error = exc
                 raise
+            finally:
+                self._release_if_drained()
 
-    cdef object _read_frame(self):
-        cdef const unsigned char *data = <const unsigned char *>PyByteArray_AS_STRING(self._buffer)
-        cdef Py_ssize_t size = PyByteArray_GET_SIZE(self._buffer)
-        cdef Py_ssize_t position = self._position
+    def read_messages(self):
+        """Return what the bytes so far complete, in order; an empty list until then.
+
+        A message that arrived in one frame comes as ``str`` (text) or ``bytes`` (binary);
+        frames of fragmented messages and control frames come as :class:`~wsfast.frames.Frame`.
+        Nothing follows a close frame (RFC 6455 §1.4). An error is raised once the items
+        completed before it have been returned, and by every later call.
+        """
+        cdef list items = []
+        with cython.critical_section(self):
+            if self._error is not None:
+                raise self._error
+            try:
+                while not self._closed:
+                    item = self._read(True)
+                    if item is None:
+                        break
+                    items.append(item)
+            except BaseException as exc:
+                self._error = exc
+                if not items:
+                    raise
+            finally:
+                self._release_if_drained()
+            return items
+
+    cdef object _read(self, bint messages):
+        cdef Py_ssize_t length
         cdef Py_ssize_t available
-        cdef bytes payload
+        cdef bytes payload = None
         if not self._have_header:
-            if not self._parse_header(data + position, size - position):
-                if self._eof and size > position:
+            if not self._parse_header(self._buf + self._start, self._end - self._start):
+                if self._eof and self._end > self._start:
                     raise EOFError("stream ends inside a frame header")
                 return None
-            position = self._position
-        available = size - position
-        if <unsigned long long>available < self._length:
-            if available > self._validated and self._checks_text_as_it_arrives():
-                self._validate_arrived(data + position, available)
-            if self._eof:
-                raise EOFError("stream ends inside a frame payload")
-            return None
+        length = <Py_ssize_t>self._length
 
-        payload = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>self._length)
-        if self._masked:
-            wsfast_mask(data + position, <unsigned char *>PyBytes_AS_STRING(payload),
-                        <size_t>self._length, self._key, 0)
+        if self._payload is not None:
+            if self._received < length:
+                self._direct_arrived(False)
+                if self._eof:
+                    raise EOFError("stream ends inside a frame payload")
+                return None
+            self._direct_arrived(True)
+            payload, self._payload = self._payload, None
         else:
-            memcpy(PyBytes_AS_STRING(payload), data + position, <size_t>self._length)
+            available = self._end - self._start
+            if available < length:
+                if DIRECT_MIN <= length <= DIRECT_MAX:
+                    self._start_direct(available)
+                    self._direct_arrived(False)
+                elif available > self._validated and self._checks_text_as_it_arrives():
+                    self._validate_arrived(self._buf + self._start, available)
+                if self._eof:
+                    raise EOFError("stream ends inside a frame payload")
+                return None
+
         self._have_header = False
-        position += <Py_ssize_t>self._length
-        if position >= COMPACT_THRESHOLD and position * 2 >= size:
-            del self._buffer[:position]
-            position = 0
-        self._position = position
+        if (messages and self._fin and (self._opcode == 0x1 or self._opcode == 0x2)
+                and self._passthrough and not (self._rsv1 or self._rsv2 or self._rsv3)):
+            return self._single_frame_message(payload, length)
+
+        if payload is None:
+            payload = PyBytes_FromStringAndSize(NULL, length)
+            if self._masked:
+                wsfast_mask(self._buf + self._start, <unsigned char *>PyBytes_AS_STRING(payload),
+                            <size_t>length, self._key, 0)
+            else:
+                memcpy(PyBytes_AS_STRING(payload), self._buf + self._start, <size_t>length)
+            self._start += length
 
         frame = _Frame(_OPCODES[self._opcode], payload, self._fin, self._rsv1, self._rsv2,
                        self._rsv3)
@@ -575,8 +814,79 @@ cdef class FrameReader:
                 frame = extension.decode(frame, max_size=self._message_budget(self._opcode))
             frame.check()
         if _is_control(self._opcode):
+            if messages and self._opcode == 0x8:
+                self._closed = True
             return frame
-        return self._finish_data_frame(frame)
+        frame = self._finish_data_frame(frame)
+        if messages and self._fin and self._opcode != 0x0:
+            # A compressed message in one frame: deliver it as a message too.
+            data = frame.data
+            if type(data) is not bytes:
+                data = bytes(data)
+            return (<bytes>data).decode() if self._opcode == 0x1 else data
+        return frame
+
+    cdef object _single_frame_message(self, bytes payload, Py_ssize_t length):
+        """A whole text or binary message in one frame, as str or bytes (the hot path)."""
+        cdef unsigned char *data
+        cdef bytes result
+        self._message_opcode = -1
+        if self._opcode == 0x2:
+            if payload is not None:
+                return payload
+            result = PyBytes_FromStringAndSize(NULL, length)
+            if self._masked:
+                wsfast_mask(self._buf + self._start, <unsigned char *>PyBytes_AS_STRING(result),
+                            <size_t>length, self._key, 0)
+            else:
+                memcpy(PyBytes_AS_STRING(result), self._buf + self._start, <size_t>length)
+            self._start += length
+            return result
+        if payload is not None:
+            data = <unsigned char *>PyBytes_AS_STRING(payload)
+        else:
+            # The bytes are consumed here: unmask them where they are, no copy.
+            data = self._buf + self._start
+            if self._masked:
+                wsfast_mask(data, data, <size_t>length, self._key, 0)
+            self._start += length
+        # CPython's strict UTF-8 decoder rejects exactly what RFC 3629 rejects; decoding is the
+        # validation. Only on failure does the validator run, to locate the first invalid byte
+        # with the same offset as the frame path reports.
+        try:
+            text = PyUnicode_DecodeUTF8(<const char *>data, length, NULL)
+        except UnicodeDecodeError as exc:
+            self._validator._feed(data + self._validated, length - self._validated)
+            self._validator._finish()
+            raise exc
+        if self._validated:
+            self._validator.reset()
+        return text
+
+    cdef int _start_direct(self, Py_ssize_t available) except -1:
+        self._payload = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>self._length)
+        memcpy(PyBytes_AS_STRING(self._payload), self._buf + self._start, available)
+        self._received = available
+        self._unmasked = 0
+        self._start = self._end
+        return 0
+
+    cdef int _direct_arrived(self, bint complete) except -1:
+        cdef unsigned char *data = <unsigned char *>PyBytes_AS_STRING(self._payload)
+        cdef Py_ssize_t received = self._received
+        if received > self._unmasked:
+            if self._masked:
+                # Byte i of the payload is masked with key[i % 4] (§5.3).
+                wsfast_mask(data + self._unmasked, data + self._unmasked,
+                            <size_t>(received - self._unmasked), self._key,
+                            <size_t>self._unmasked)
+            self._unmasked = received
+        # Like a frame in the buffer, a partial one is validated as far as it arrived; the
+        # rest waits for the frame to complete.
+        if not complete and received > self._validated and self._checks_text_as_it_arrives():
+            self._validator._feed(data + self._validated, received - self._validated)
+            self._validated = received
+        return 0
 
     cdef bint _parse_header(self, const unsigned char *p, Py_ssize_t available) except -1:
         """Check what the bytes so far prove; False until the header is complete."""
@@ -603,7 +913,7 @@ cdef class FrameReader:
         self._length = length
         if self._masked:
             memcpy(self._key, p + header_size - 4, 4)
-        self._position += header_size
+        self._start += header_size
         self._have_header = True
         self._validated = 0
         if not _is_control(self._opcode):

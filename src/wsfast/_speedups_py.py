@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -375,6 +376,10 @@ def serialize_frame(
 
 _CONTROL_OPCODES = frozenset((0x8, 0x9, 0xA))
 _VALID_OPCODES = frozenset((0x0, 0x1, 0x2, 0x8, 0x9, 0xA))
+# The receive buffer offered by get_buffer(): 64 KiB lets one system call bring hundreds of
+# small messages.
+_RECV_SIZE = 64 * 1024
+_receive_buffers = threading.local()
 # Consumed bytes are dropped from the front of the buffer once they are this many and more
 # than half of it: amortised O(1) per byte without shifting the buffer on every frame.
 _COMPACT_THRESHOLD = 64 * 1024
@@ -388,12 +393,18 @@ class FrameReader:
     (§5.4), size and fragment limits, and UTF-8 of text messages across fragments and while a
     frame is still arriving (§8.1). Compressed messages are inflated by the negotiated
     extensions within the remaining ``max_size`` budget (RFC 7692 §6.2) before validation.
+
+    Bytes come in through ``feed_data()``, or through ``get_buffer()`` and
+    ``buffer_updated()``, the interface of :class:`asyncio.BufferedProtocol`. ``read_frame()``
+    returns frames, one per call; ``read_messages()`` returns everything completed so far, with
+    single-frame messages as ``str`` or ``bytes``, which is what an I/O layer wants.
     """
 
     __slots__ = (
         "_mask", "_max_message", "_max_frame", "_max_fragments", "_extensions",
-        "_buffer", "_position", "_eof", "_error", "_header", "_validated",
-        "_message_opcode", "_message_size", "_fragments", "_compressed", "_validator",
+        "_passthrough", "_buffer", "_position", "_eof", "_error", "_closed", "_header",
+        "_validated", "_message_opcode", "_message_size", "_fragments", "_compressed",
+        "_validator",
     )
 
     def __init__(
@@ -410,11 +421,17 @@ class FrameReader:
         else:
             self._max_message = self._max_frame = max_size
         self._max_fragments = max_fragments
+        if _Frame is None:
+            _bind_frame_classes()
         self._extensions = tuple(extensions)
+        # Uncompressed frames cross these extensions unchanged, so single-frame messages can
+        # skip building a Frame for them.
+        self._passthrough = all(type(ext) in _PASSTHROUGH_EXTENSIONS for ext in self._extensions)
         self._buffer = bytearray()
         self._position = 0
         self._eof = False
         self._error: BaseException | None = None
+        self._closed = False  # a close frame was returned by read_messages()
         self._header: tuple | None = None  # the frame whose payload is awaited
         self._validated = 0  # payload bytes of that frame already checked as UTF-8
         self._message_opcode: int | None = None  # TEXT or BINARY while a message is open
@@ -422,8 +439,6 @@ class FrameReader:
         self._fragments = 0
         self._compressed = False
         self._validator = Utf8Validator()
-        if _Frame is None:
-            _bind_frame_classes()
 
     @property
     def message_in_progress(self) -> bool:
@@ -434,7 +449,32 @@ class FrameReader:
         """Buffer more bytes received from the transport."""
         if self._eof:
             raise EOFError("stream ended")
-        self._buffer += _contiguous_bytes(data, "data")
+        view = _contiguous_bytes(data, "data")
+        # RFC 6455 §1.4: data after a close frame is discarded; don't let it pile up.
+        if not self._closed:
+            self._buffer += view
+
+    def get_buffer(self, sizehint: int = -1) -> bytearray:
+        """Return a writable buffer for the next bytes; then call :meth:`buffer_updated`."""
+        if self._eof:
+            raise EOFError("stream ended")
+        # One receive buffer per thread: its bytes are copied out by buffer_updated() before
+        # anything else can run on the thread, and idle connections hold none.
+        buffer = getattr(_receive_buffers, "buffer", None)
+        if buffer is None:
+            buffer = _receive_buffers.buffer = bytearray(_RECV_SIZE)
+        return buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """Take the ``nbytes`` bytes written at the start of the last :meth:`get_buffer`."""
+        buffer = getattr(_receive_buffers, "buffer", None)
+        if buffer is None:
+            raise RuntimeError("buffer_updated() without get_buffer()")
+        if not 0 <= nbytes <= len(buffer):
+            raise ValueError(f"nbytes must be between 0 and {len(buffer)}")
+        if not self._closed:
+            with memoryview(buffer) as view:
+                self._buffer += view[:nbytes]
 
     def feed_eof(self) -> None:
         """Note that the transport is closed for reading."""
@@ -450,7 +490,30 @@ class FrameReader:
             self._error = exc
             raise
 
-    def _read_frame(self) -> Any:
+    def read_messages(self) -> list[Any]:
+        """Return what the bytes so far complete, in order; an empty list until then.
+
+        A message that arrived in one frame comes as ``str`` (text) or ``bytes`` (binary);
+        frames of fragmented messages and control frames come as :class:`~wsfast.frames.Frame`.
+        Nothing follows a close frame (RFC 6455 §1.4). An error is raised once the items
+        completed before it have been returned, and by every later call.
+        """
+        if self._error is not None:
+            raise self._error
+        items: list[Any] = []
+        try:
+            while not self._closed:
+                item = self._read_frame(messages=True)
+                if item is None:
+                    break
+                items.append(item)
+        except BaseException as exc:
+            self._error = exc
+            if not items:
+                raise
+        return items
+
+    def _read_frame(self, messages: bool = False) -> Any:
         buffer = self._buffer
         position = self._position
         header = self._header
@@ -477,10 +540,18 @@ class FrameReader:
             payload_view.release()
         self._header = None
         position += length
-        if position >= _COMPACT_THRESHOLD and position * 2 >= len(buffer):
+        if position == len(buffer):
+            # Drained: empty the buffer, so that an idle connection holds nothing.
+            buffer.clear()
+            position = 0
+        elif position >= _COMPACT_THRESHOLD and position * 2 >= len(buffer):
             del buffer[:position]
             position = 0
         self._position = position
+
+        if (messages and fin and (opcode == 0x1 or opcode == 0x2) and self._passthrough
+                and not (rsv1 or rsv2 or rsv3)):
+            return self._single_frame_message(payload, opcode)
 
         frame = _Frame(_OPCODES[opcode], payload, fin, rsv1, rsv2, rsv3)
         if self._extensions:
@@ -488,8 +559,33 @@ class FrameReader:
                 frame = extension.decode(frame, max_size=self._message_budget(opcode))
             frame.check()
         if opcode in _CONTROL_OPCODES:
+            if messages and opcode == 0x8:
+                self._closed = True
             return frame
-        return self._finish_data_frame(frame, opcode, fin)
+        frame = self._finish_data_frame(frame, opcode, fin)
+        if messages and fin and opcode != 0x0:
+            # A compressed message in one frame: deliver it as a message too.
+            data = bytes(frame.data)
+            return data.decode() if opcode == 0x1 else data
+        return frame
+
+    def _single_frame_message(self, payload: bytes, opcode: int) -> str | bytes:
+        """A whole text or binary message in one frame, as str or bytes (the hot path)."""
+        self._message_opcode = None
+        if opcode == 0x2:
+            return payload
+        # CPython's strict UTF-8 decoder rejects exactly what RFC 3629 rejects; decoding is the
+        # validation. Only on failure does the validator run, to locate the first invalid byte
+        # with the same offset as the frame path reports.
+        try:
+            text = payload.decode()
+        except UnicodeDecodeError:
+            self._validator.feed(memoryview(payload)[self._validated :])
+            self._validator.finish()
+            raise
+        if self._validated:
+            self._validator.reset()
+        return text
 
     def _parse_header(self, buffer: bytearray, position: int) -> tuple | None:
         """Check what the bytes so far prove; return the header once it is complete."""
@@ -610,10 +706,15 @@ _Frame: Any = None
 _OPCODES: dict[int, Any] = {}
 
 
+_PASSTHROUGH_EXTENSIONS: tuple[type, ...] = ()
+
+
 def _bind_frame_classes() -> None:
     # Bound on first use: wsfast.frames imports this module (through wsfast.speedups) first.
-    global _Frame
+    global _Frame, _PASSTHROUGH_EXTENSIONS
+    from .extensions.permessage_deflate import PerMessageDeflate
     from .frames import Frame, Opcode
 
     _OPCODES.update((int(opcode), opcode) for opcode in Opcode)
     _Frame = Frame
+    _PASSTHROUGH_EXTENSIONS = (PerMessageDeflate,)

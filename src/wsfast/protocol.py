@@ -496,24 +496,20 @@ class Protocol:
         try:
             # Frames follow a completed opening handshake (RFC 6455 §4.1, §4.2.2). The frame
             # reader is created with the first bytes after it, so that it gets the extensions
-            # negotiated or configured up to then. EOF before the handshake completes means
-            # it never will: fail now, as websockets does.
-            while self._state is CONNECTING or not (reader.buffer or reader.eof):
-                if reader.eof and (self._state is CONNECTING or not reader.buffer):
+            # negotiated or configured up to then, unless an I/O layer started it already
+            # (start_direct_receive). EOF before the handshake completes means it never
+            # will: fail now, as websockets does.
+            while self.frame_reader is None:
+                if self._state is not CONNECTING and reader.buffer:
+                    self._start_frame_reader()
+                    break
+                if reader.eof:
                     if self.debug:
                         self.logger.debug("< EOF")
                     raise EOFError("unexpected end of stream")
                 yield
-            frame_reader = self.frame_reader = self._new_frame_reader()
-            if reader.buffer:
-                # A copy: the frame reader may keep what it is fed, and the buffer is reused.
-                frame_reader.feed_data(bytes(reader.buffer))
-                reader.discard()
-            if reader.eof:
-                frame_reader.feed_eof()
-            self._frames_direct = True
 
-            read_frame = frame_reader.read_frame
+            read_frame = self.frame_reader.read_frame
             while True:
                 frame = read_frame()
                 if frame is None:
@@ -534,38 +530,94 @@ class Protocol:
                     yield
                     raise AssertionError("parse() shouldn't step after a close frame")
 
-        except ProtocolError as exc:
-            self.fail(CloseCode.PROTOCOL_ERROR, _truncate_reason(str(exc)))
-            self.parser_exc = exc
-
-        except EOFError as exc:
-            self.fail(CloseCode.ABNORMAL_CLOSURE, str(exc))
-            self.parser_exc = exc
-
-        except UnicodeDecodeError as exc:
-            # InvalidUTF8 knows the offset in the whole message; a plain UnicodeDecodeError,
-            # e.g. from an extension, only its start in the data it decoded.
-            position = getattr(exc, "offset", exc.start)
-            self.fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {position}")
-            self.parser_exc = exc
-
-        except PayloadTooBig as exc:
-            self.fail(CloseCode.MESSAGE_TOO_BIG, _truncate_reason(self._too_big_reason(exc)))
-            self.parser_exc = exc
-
-        except TooManyFragments as exc:
-            self.fail(CloseCode.MESSAGE_TOO_BIG, _truncate_reason(str(exc)))
-            self.parser_exc = exc
-
         except Exception as exc:
-            self.logger.error("parser failed", exc_info=True)
-            # The details may be security-sensitive: don't send them to the peer.
-            self.fail(CloseCode.INTERNAL_ERROR)
-            self.parser_exc = exc
+            self._fail_for(exc)
 
         # fail() replaced this parser with discard(); it is never stepped again.
         yield
         raise AssertionError("parse() shouldn't step after error")
+
+    def _fail_for(self, exc: Exception) -> None:
+        """Fail the connection with the close code that fits what the frame reader raised."""
+        if isinstance(exc, ProtocolError):
+            self.fail(CloseCode.PROTOCOL_ERROR, _truncate_reason(str(exc)))
+        elif isinstance(exc, EOFError):
+            self.fail(CloseCode.ABNORMAL_CLOSURE, str(exc))
+        elif isinstance(exc, UnicodeDecodeError):
+            # InvalidUTF8 knows the offset in the whole message; a plain UnicodeDecodeError,
+            # e.g. from an extension, only its start in the data it decoded.
+            position = getattr(exc, "offset", exc.start)
+            self.fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {position}")
+        elif isinstance(exc, PayloadTooBig):
+            self.fail(CloseCode.MESSAGE_TOO_BIG, _truncate_reason(self._too_big_reason(exc)))
+        elif isinstance(exc, TooManyFragments):
+            self.fail(CloseCode.MESSAGE_TOO_BIG, _truncate_reason(str(exc)))
+        else:
+            self.logger.error("parser failed", exc_info=exc)
+            # The details may be security-sensitive: don't send them to the peer.
+            self.fail(CloseCode.INTERNAL_ERROR)
+        self.parser_exc = exc
+
+    def _start_frame_reader(self) -> Any:
+        reader = self.reader
+        frame_reader = self.frame_reader = self._new_frame_reader()
+        if reader.buffer:
+            # A copy: the frame reader may keep what it is fed, and the buffer is reused.
+            frame_reader.feed_data(bytes(reader.buffer))
+            reader.discard()
+        if reader.eof:
+            frame_reader.feed_eof()
+        self._frames_direct = True
+        return frame_reader
+
+    # Receiving messages: the fast path of I/O layers.
+
+    @property
+    def direct_receive(self) -> bool:
+        """Whether incoming bytes go straight to :attr:`frame_reader`.
+
+        True from :meth:`start_direct_receive` until a close frame arrives or the connection
+        fails; from then on, give incoming bytes to :meth:`receive_data` again.
+        """
+        return self._frames_direct
+
+    def start_direct_receive(self) -> Any:
+        """Return the frame reader, for an I/O layer to feed it directly once the connection
+        is open; then call :meth:`receive_messages` after each read.
+
+        The reader takes bytes with ``feed_data(data)``, or without a copy with
+        ``get_buffer(sizehint)`` and ``buffer_updated(nbytes)`` as an
+        :class:`asyncio.BufferedProtocol` does. Bytes already received after the handshake
+        are in it already.
+        """
+        if self._state is CONNECTING:
+            raise InvalidState("the opening handshake isn't complete")
+        if self.frame_reader is None:
+            self._start_frame_reader()
+        elif not self._frames_direct:
+            raise InvalidState("incoming data is discarded")
+        return self.frame_reader
+
+    def receive_messages(self) -> list[Any]:
+        """Return what the bytes fed to the frame reader complete, in order.
+
+        Messages that arrived in one frame come as ``str`` or ``bytes``; control frames and
+        frames of fragmented messages come as :class:`~wsfast.frames.Frame`, and are processed
+        as :meth:`receive_data` would (pings answered, close frames echoed): call
+        :meth:`data_to_send` afterwards. Errors fail the connection as with
+        :meth:`receive_data`. :attr:`events` is left alone.
+        """
+        try:
+            items = self.frame_reader.read_messages()
+        except Exception as exc:
+            self._fail_for(exc)
+            return []
+        for item in items:
+            if item.__class__ is not str and item.__class__ is not bytes:
+                if self.debug:
+                    self.logger.debug("< %s", item)
+                self._process_frame(item)
+        return items
 
     def _too_big_reason(self, exc: PayloadTooBig) -> str:
         """Word a size violation as websockets does, for the same close reason.
@@ -620,11 +672,15 @@ class Protocol:
         raise AssertionError("discard() shouldn't step after EOF")
 
     def recv_frame(self, frame: Frame) -> None:
-        """Process an incoming frame.
+        """Process an incoming frame and add it to the events.
 
         The frame reader already enforced the framing rules, including the order of
         fragments; data frames only update :attr:`current_size`.
         """
+        self._process_frame(frame)
+        self.events.append(frame)
+
+    def _process_frame(self, frame: Frame) -> None:
         opcode = frame.opcode
         if opcode == TEXT or opcode == BINARY:
             if not frame.fin:
@@ -675,7 +731,6 @@ class Protocol:
 
         # RFC 6455 §5.5.3: an unsolicited pong needs no answer; data frames go to the
         # application as they are.
-        self.events.append(frame)
 
     # Sending frames.
 
