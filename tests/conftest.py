@@ -91,6 +91,7 @@ def pytest_report_header(config):
 # import time.
 CODEC_NAMES = (
     "FrameReader",
+    "FrameWriter",
     "Utf8Validator",
     "apply_mask",
     "apply_mask_inplace",

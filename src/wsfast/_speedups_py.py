@@ -22,6 +22,7 @@ from .exceptions import InvalidUTF8, PayloadTooBig, ProtocolError, TooManyFragme
 
 __all__ = [
     "FrameReader",
+    "FrameWriter",
     "MASK_IMPL",
     "UTF8_IMPL",
     "Utf8Validator",
@@ -374,6 +375,48 @@ def serialize_frame(
 
 # Receive path (RFC 6455 §5, RFC 7692 §6) ----------------------------------------------------
 
+class FrameWriter:
+    """Messages in, frame bytes out, in one call: compression (RFC 7692 §7.2.1), header,
+    and on the client side masking with a fresh key (RFC 6455 §5.3).
+
+    With permessage-deflate as the only extension, payloads go to its ``compress()`` directly;
+    other extensions get :class:`~wsfast.frames.Frame` objects through their ``encode()``.
+    """
+
+    __slots__ = ("_deflate", "_extensions", "_mask")
+
+    def __init__(self, *, mask: bool, extensions: Sequence[Any] = ()) -> None:
+        if _Frame is None:
+            _bind_frame_classes()
+        self._mask = bool(mask)
+        self._extensions = tuple(extensions)
+        self._deflate = None
+        if len(self._extensions) == 1 and type(self._extensions[0]) in _PASSTHROUGH_EXTENSIONS:
+            self._deflate = self._extensions[0]
+
+    def frame(self, opcode: int, data: object, fin: bool = True) -> bytes:
+        """Return the bytes of one frame carrying ``data`` (RFC 6455 §5.2)."""
+        if opcode not in _VALID_OPCODES:
+            raise ValueError(f"invalid opcode: {opcode}")
+        rsv1 = False
+        if self._extensions:
+            if self._deflate is None:
+                frame = _Frame(_OPCODES[opcode], data, fin)
+                for extension in self._extensions:
+                    frame = extension.encode(frame)
+                return serialize_frame(
+                    opcode, frame.data, frame.fin, frame.rsv1, frame.rsv2, frame.rsv3,
+                    _generate_mask() if self._mask else None,
+                )
+            if opcode not in _CONTROL_OPCODES:
+                # RFC 7692 §6.1: RSV1 on the first frame of a compressed message only.
+                rsv1 = opcode != 0
+                data = self._deflate.compress(data, rsv1, fin)
+        return serialize_frame(
+            opcode, data, fin, rsv1, False, False, _generate_mask() if self._mask else None
+        )
+
+
 _CONTROL_OPCODES = frozenset((0x8, 0x9, 0xA))
 _VALID_OPCODES = frozenset((0x0, 0x1, 0x2, 0x8, 0x9, 0xA))
 # The receive buffer offered by get_buffer(): 64 KiB lets one system call bring hundreds of
@@ -458,8 +501,10 @@ class FrameReader:
         """Return a writable buffer for the next bytes; then call :meth:`buffer_updated`."""
         if self._eof:
             raise EOFError("stream ended")
-        # One receive buffer per thread: its bytes are copied out by buffer_updated() before
-        # anything else can run on the thread, and idle connections hold none.
+        # One receive buffer per thread, so that idle connections hold none: buffer_updated()
+        # copies its bytes out, and transports call it right after filling the buffer, before
+        # another connection on the thread can ask for the buffer (asyncio, uvloop and the
+        # sync layer all do).
         buffer = getattr(_receive_buffers, "buffer", None)
         if buffer is None:
             buffer = _receive_buffers.buffer = bytearray(_RECV_SIZE)
@@ -707,14 +752,17 @@ _OPCODES: dict[int, Any] = {}
 
 
 _PASSTHROUGH_EXTENSIONS: tuple[type, ...] = ()
+_generate_mask: Any = None
 
 
 def _bind_frame_classes() -> None:
     # Bound on first use: wsfast.frames imports this module (through wsfast.speedups) first.
-    global _Frame, _PASSTHROUGH_EXTENSIONS
+    global _Frame, _PASSTHROUGH_EXTENSIONS, _generate_mask
     from .extensions.permessage_deflate import PerMessageDeflate
     from .frames import Frame, Opcode
+    from .utils import generate_mask
 
     _OPCODES.update((int(opcode), opcode) for opcode in Opcode)
     _Frame = Frame
     _PASSTHROUGH_EXTENSIONS = (PerMessageDeflate,)
+    _generate_mask = generate_mask

@@ -66,7 +66,6 @@ from .frames import (
 from .http11 import Request, Response
 from .streams import StreamReader
 from .typing import BytesLike, LoggerLike, Origin, Subprotocol
-from .utils import generate_mask
 
 __all__ = [
     "Protocol",
@@ -174,7 +173,8 @@ class Protocol:
 
         # Parameters negotiated in the opening handshake.
         self.origin: Origin | None = None
-        self.extensions: list[Extension] = []
+        self._frame_writer: Any = None
+        self.extensions = []
         self.subprotocol: Subprotocol | None = None
 
         # Close frames sent and received (RFC 6455 §7.1.5, §7.1.6) and their order.
@@ -200,6 +200,16 @@ class Protocol:
 
         # Exception that stopped the parser; chained to close_exc.
         self.parser_exc: Exception | None = None
+
+    @property
+    def extensions(self) -> list[Extension]:
+        """Extensions in use, negotiated in the opening handshake."""
+        return self._extensions
+
+    @extensions.setter
+    def extensions(self, extensions: list[Extension]) -> None:
+        self._extensions = extensions
+        self._frame_writer = None  # built again, for the new extensions, at the next send
 
     @property
     def state(self) -> State:
@@ -744,18 +754,17 @@ class Protocol:
 
     def _send_data(self, opcode: Opcode, data: BytesLike, fin: bool) -> None:
         """Queue a data frame; the send hot path."""
-        if self.extensions or self.debug:
-            self.send_frame(Frame(opcode, data, fin))
-            return
-        # Without extensions a data frame goes out exactly as given, RSV bits clear
-        # (RFC 6455 §5.2): serialize it directly rather than through a Frame object, which
-        # costs about as much as the serialization itself.
-        self.writes.append(
-            speedups.serialize_frame(
-                opcode, data, fin, False, False, False,
-                generate_mask() if self.side is CLIENT else None,
+        if self.debug:
+            self.logger.debug("> %s", Frame(opcode, data, fin))
+        writer = self._frame_writer
+        if writer is None:
+            # Looked up on the module, not bound at import, so that the codec switch (and
+            # tests that swap implementations) take effect.
+            writer = self._frame_writer = speedups.FrameWriter(
+                mask=self.side is CLIENT,  # clients mask, servers don't (RFC 6455 §5.1, §5.3)
+                extensions=self._extensions,
             )
-        )
+        self.writes.append(writer.frame(opcode, data, fin))
 
     def send_eof(self) -> None:
         """Queue the end of the stream: the TCP connection must be half-closed."""

@@ -17,6 +17,7 @@ from importlib import resources
 __all__ = [
     "FALLBACK_REASON",
     "FrameReader",
+    "FrameWriter",
     "IMPLEMENTATION",
     "MASK_IMPL",
     "UTF8_IMPL",
@@ -63,6 +64,7 @@ MASK_IMPL: str = _impl.MASK_IMPL
 UTF8_IMPL: str = _impl.UTF8_IMPL
 Utf8Validator = _impl.Utf8Validator
 FrameReader = _impl.FrameReader
+FrameWriter = _impl.FrameWriter
 apply_mask = _impl.apply_mask
 apply_mask_inplace = _impl.apply_mask_inplace
 parse_frame_header = _impl.parse_frame_header

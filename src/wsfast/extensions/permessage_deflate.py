@@ -44,7 +44,7 @@ from ..exceptions import (
     ProtocolError,
 )
 from ..frames import CONT, CTRL_OPCODES
-from ..typing import ExtensionName, ExtensionParameter
+from ..typing import BytesLike, ExtensionName, ExtensionParameter
 from .base import ClientExtensionFactory, Extension, ServerExtensionFactory
 
 if TYPE_CHECKING:
@@ -157,29 +157,46 @@ class PerMessageDeflate(Extension):
         # layer's business.
         if opcode in _CTRL_OPCODES:
             return frame
-
         if opcode == CONT:
             if not self.decode_cont_data:
                 return frame
             # RFC 7692 §6: RSV1 marks the first frame of a compressed message and only it.
             if frame.rsv1:
                 raise ProtocolError("RSV1 bit set in continuation frame")
-            if frame.fin:
-                self.decode_cont_data = False
-        else:
-            if not frame.rsv1:
-                return frame
-            self.decode_cont_data = not frame.fin
+        elif not frame.rsv1:
+            return frame
+        fin = frame.fin
+        out = self.decompress(frame.data, opcode != CONT, fin, max_size)
+        # RFC 7692 §6.2: the decoded frame no longer has RSV1 set. Built positionally on the
+        # frame's own class: dataclasses.replace() costs about a microsecond more per frame,
+        # as much as inflating a small message.
+        return type(frame)(opcode, out, fin, False, frame.rsv2, frame.rsv3)
+
+    def decompress(
+        self, data: BytesLike, first: bool, fin: bool, max_size: int | None = None
+    ) -> bytes:
+        """Inflate the payload of one frame of a compressed message.
+
+        ``first`` and ``fin`` say where the frame sits in its message; ``max_size`` is the
+        room left in the message, :obj:`None` for no limit. The frame reader calls this
+        directly for messages in one frame, without building frames around it.
+
+        Raises:
+            PayloadTooBig: if the decompressed payload would exceed ``max_size``.
+            ProtocolError: if the data is corrupt.
+        """
+        if first:
+            self.decode_cont_data = not fin
             # RFC 7692 §7.1.1: without context takeover each message starts from an empty
             # window. A decoder at end of stream met a final block (RFC 7692 §7.2.3.4): the
             # next message is a new DEFLATE stream.
             decoder = self.decoder
             if decoder is None or self.remote_no_context_takeover or decoder.eof:
                 self.decoder = self.backend.decompressobj(self.remote_max_window_bits)
+        elif fin:
+            self.decode_cont_data = False
 
         decoder = self.decoder
-        data = frame.data
-        fin = frame.fin
         try:
             if max_size is None or max_size >= sys.maxsize:
                 # No limit (the caller disabled max_size): inflate everything.
@@ -215,11 +232,7 @@ class PerMessageDeflate(Extension):
         # its window go now rather than hold it while the connection idles.
         if fin and self.remote_no_context_takeover:
             self.decoder = None
-
-        # RFC 7692 §6.2: the decoded frame no longer has RSV1 set. Built positionally on the
-        # frame's own class: dataclasses.replace() costs about a microsecond more per frame,
-        # as much as inflating a small message.
-        return type(frame)(opcode, out, fin, False, frame.rsv2, frame.rsv3)
+        return out
 
     def encode(self, frame: Frame) -> Frame:
         """Compress an outgoing data frame; control frames pass unchanged.
@@ -233,14 +246,23 @@ class PerMessageDeflate(Extension):
             return frame
 
         first = opcode != CONT
+        fin = frame.fin
+        out = self.compress(frame.data, first, fin)
+        # RFC 7692 §6.1: RSV1 set on the first frame of a compressed message, and only there.
+        return type(frame)(opcode, out, fin, first, frame.rsv2, frame.rsv3)
+
+    def compress(self, data: BytesLike, first: bool, fin: bool) -> bytes:
+        """Deflate the payload of one frame of a message.
+
+        ``first`` and ``fin`` say where the frame sits in its message. The frame writer calls
+        this directly, without building frames around it.
+        """
         # RFC 7692 §7.1.1: without context takeover each message starts from an empty window.
         # The last frame already dropped the compressor; this covers a message abandoned
         # before its last frame (a send that failed halfway).
         if first and self.local_no_context_takeover:
             self.encoder = None
 
-        data = frame.data
-        fin = frame.fin
         if not data:
             out = _EMPTY_LAST_FRAGMENT if fin else _EMPTY_FRAGMENT
         else:
@@ -263,9 +285,7 @@ class PerMessageDeflate(Extension):
 
         if fin and self.local_no_context_takeover:
             self.encoder = None
-
-        # RFC 7692 §6.1: RSV1 set on the first frame of a compressed message, and only there.
-        return type(frame)(opcode, out, fin, first, frame.rsv2, frame.rsv3)
+        return out
 
 
 def _build_parameters(
