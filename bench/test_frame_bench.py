@@ -399,6 +399,23 @@ def wsfast_deflate():
     return deflate
 
 
+def _wsfast_writer_deflate(name):
+    def factory():
+        from wsfast.extensions.permessage_deflate import PerMessageDeflate
+
+        extension = PerMessageDeflate(False, False, WINDOW_BITS, WINDOW_BITS, COMPRESS_SETTINGS)
+        writer = _codec(name).FrameWriter(mask=True, extensions=[extension])
+        frame = writer.frame
+
+        # What the I/O layers call per message: one frame, compressed, header, masked.
+        def deflate(message):
+            return frame(OP_TEXT, message)
+
+        return deflate
+
+    return factory
+
+
 def websockets_deflate():
     frames = _websockets("frames")
     pmd = _websockets("extensions.permessage_deflate")
@@ -413,7 +430,9 @@ def websockets_deflate():
 
 DEFLATERS = [
     pytest.param(zlib_raw_deflate, False, id="zlib-raw"),
-    pytest.param(wsfast_deflate, True, id=f"wsfast-{_active_codec()}"),
+    pytest.param(wsfast_deflate, True, id=f"wsfast-Frame-{_active_codec()}"),
+    pytest.param(_wsfast_writer_deflate("cython"), True, id="wsfast-cython-writer"),
+    pytest.param(_wsfast_writer_deflate("python"), True, id="wsfast-python-writer"),
     pytest.param(websockets_deflate, True, id="websockets"),
 ]
 
@@ -473,6 +492,25 @@ def _wsfast_inflate(name):
     return factory
 
 
+def _wsfast_inflate_messages(name):
+    def factory():
+        from wsfast.extensions.permessage_deflate import PerMessageDeflate
+
+        extension = PerMessageDeflate(True, False, WINDOW_BITS, WINDOW_BITS, COMPRESS_SETTINGS)
+        reader = _codec(name).FrameReader(mask=True, max_size=None, extensions=[extension])
+        feed_data, read_messages = reader.feed_data, reader.read_messages
+
+        # What the I/O layers call: the message comes out decoded, as str.
+        def inflate(data):
+            feed_data(data)
+            (message,) = read_messages()
+            return message
+
+        return inflate, INFLATE_FRAMES, lambda text: text.encode()
+
+    return factory
+
+
 def _text_data(frame):
     assert frame.opcode == OP_TEXT and frame.fin and not frame.rsv1
     return frame.data
@@ -498,6 +536,8 @@ INFLATERS = [
     _named(zlib_raw_inflate, "zlib-raw"),
     _named(_wsfast_inflate("cython"), "wsfast-cython"),
     _named(_wsfast_inflate("python"), "wsfast-python"),
+    _named(_wsfast_inflate_messages("cython"), "wsfast-cython-messages"),
+    _named(_wsfast_inflate_messages("python"), "wsfast-python-messages"),
     _named(websockets_inflate, "websockets"),
     _named(aiohttp_inflate, "aiohttp"),
 ]

@@ -249,3 +249,31 @@ def test_implementations_agree_on_compressed_messages(messages, splits, max_size
                                 for opcode, payload, _ in messages):
         # Nothing to reject: the inflated payloads are the messages sent.
         assert b"".join(data for _, data, *_ in results[1]) == b"".join(p for _, p, _ in messages)
+
+
+@pytest.mark.parametrize("read", ["read_frame", "read_messages"])
+def test_tuple_max_size_bounds_each_inflated_fragment(reader_class, read):
+    """A (message, fragment) max_size bounds what one compressed frame inflates to, too."""
+    from wsfast.frames import Frame, Opcode
+
+    sender, receiver = deflate_pair()
+    sent = sender.encode(Frame(Opcode.BINARY, b"a" * 5000))
+    assert len(sent.data) < 100  # small on the wire: only inflating shows the size
+    reader = reader_class(mask=True, max_size=(10_000, 1000), extensions=[receiver])
+    reader.feed_data(frame(sent.opcode, sent.data, sent.fin, sent.rsv1))
+    with pytest.raises(PayloadTooBig) as raised:
+        getattr(reader, read)()
+    assert raised.value.max_size == 1000
+
+
+@pytest.mark.parametrize("read", ["read_frame", "read_messages"])
+def test_tuple_max_size_allows_a_message_within_both_limits(reader_class, read):
+    from wsfast.frames import Frame, Opcode
+
+    sender, receiver = deflate_pair()
+    sent = sender.encode(Frame(Opcode.BINARY, b"a" * 900))
+    reader = reader_class(mask=True, max_size=(10_000, 1000), extensions=[receiver])
+    reader.feed_data(frame(sent.opcode, sent.data, sent.fin, sent.rsv1))
+    result = getattr(reader, read)()
+    data = result[0] if read == "read_messages" else result.data
+    assert data == b"a" * 900

@@ -671,6 +671,9 @@ cdef class FrameReader:
     # Uncompressed frames cross the extensions unchanged, so single-frame messages can skip
     # building a Frame for them.
     cdef bint _passthrough
+    # The permessage-deflate extension when it is the only one: compressed messages in one
+    # frame are inflated straight from their payload, without Frame objects.
+    cdef object _deflate
     # Received bytes not consumed yet are _buf[_start:_end]; _buf is NULL while drained.
     cdef unsigned char *_buf
     cdef Py_ssize_t _start, _end, _capacity
@@ -722,6 +725,7 @@ cdef class FrameReader:
         self._max_fragments = _limit(max_fragments)
         self._extensions = tuple(extensions)
         self._passthrough = all(type(ext) in _PassthroughExtensions for ext in self._extensions)
+        self._deflate = self._extensions[0] if self._passthrough and len(self._extensions) == 1 else None
         self._eof = False
         self._error = None
         self._closed = False
@@ -927,17 +931,16 @@ cdef class FrameReader:
 
         self._have_header = False
         if (messages and self._fin and (self._opcode == 0x1 or self._opcode == 0x2)
-                and self._passthrough and not (self._rsv1 or self._rsv2 or self._rsv3)):
-            return self._single_frame_message(payload, length)
+                and self._passthrough and not (self._rsv2 or self._rsv3)):
+            if not self._rsv1:
+                return self._single_frame_message(payload, length)
+            if self._deflate is not None:
+                if payload is None:
+                    payload = self._take_payload(length)
+                return self._single_compressed_message(payload)
 
         if payload is None:
-            payload = PyBytes_FromStringAndSize(NULL, length)
-            if self._masked:
-                wsfast_mask(self._buf + self._start, <unsigned char *>PyBytes_AS_STRING(payload),
-                            <size_t>length, self._key, 0)
-            else:
-                memcpy(PyBytes_AS_STRING(payload), self._buf + self._start, <size_t>length)
-            self._start += length
+            payload = self._take_payload(length)
 
         frame = _Frame(_OPCODES[self._opcode], payload, self._fin, self._rsv1, self._rsv2,
                        self._rsv3)
@@ -957,6 +960,37 @@ cdef class FrameReader:
                 data = bytes(data)
             return (<bytes>data).decode() if self._opcode == 0x1 else data
         return frame
+
+    cdef bytes _take_payload(self, Py_ssize_t length):
+        """The awaited payload, unmasked, out of the buffer."""
+        cdef bytes payload = PyBytes_FromStringAndSize(NULL, length)
+        if self._masked:
+            wsfast_mask(self._buf + self._start, <unsigned char *>PyBytes_AS_STRING(payload),
+                        <size_t>length, self._key, 0)
+        else:
+            memcpy(PyBytes_AS_STRING(payload), self._buf + self._start, <size_t>length)
+        self._start += length
+        return payload
+
+    cdef object _single_compressed_message(self, bytes payload):
+        """A whole compressed message in one frame (RFC 7692 §6.2), as str or bytes."""
+        budget = self._message_budget(self._opcode)
+        data = self._deflate.decompress(payload, True, True, budget)
+        if type(data) is not bytes:
+            data = bytes(data)
+        # As in _finish_data_frame: in case a backend ignores the budget.
+        if budget is not None and PyBytes_GET_SIZE(data) > budget:
+            raise PayloadTooBig(PyBytes_GET_SIZE(data), budget, 0)
+        self._message_opcode = -1
+        if self._opcode == 0x2:
+            return data
+        try:
+            return PyUnicode_DecodeUTF8(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), NULL)
+        except UnicodeDecodeError as exc:
+            self._validator._feed(<const unsigned char *>PyBytes_AS_STRING(data),
+                                  PyBytes_GET_SIZE(data))
+            self._validator._finish()
+            raise exc
 
     cdef object _single_frame_message(self, bytes payload, Py_ssize_t length):
         """A whole text or binary message in one frame, as str or bytes (the hot path)."""
@@ -1101,11 +1135,16 @@ cdef class FrameReader:
         return 0
 
     cdef object _message_budget(self, int opcode):
-        if self._max_message == UNLIMITED:
-            return None
+        """How many bytes the frame may inflate to: what is left of the message, and no more
+        than one fragment's limit when max_size is a tuple."""
+        cdef long long budget = self._max_message
         if _is_control(opcode):
-            return self._max_message
-        return self._max_message - self._message_size
+            return None if budget == UNLIMITED else budget
+        if budget != UNLIMITED:
+            budget -= self._message_size
+        if self._max_frame != UNLIMITED and (budget == UNLIMITED or self._max_frame < budget):
+            budget = self._max_frame
+        return None if budget == UNLIMITED else budget
 
     cdef inline bint _checks_text_as_it_arrives(self) noexcept:
         # Only uncompressed text can be validated before its frame is complete; inflating

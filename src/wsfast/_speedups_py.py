@@ -445,7 +445,7 @@ class FrameReader:
 
     __slots__ = (
         "_mask", "_max_message", "_max_frame", "_max_fragments", "_extensions",
-        "_passthrough", "_buffer", "_position", "_eof", "_error", "_closed", "_header",
+        "_passthrough", "_deflate", "_buffer", "_position", "_eof", "_error", "_closed", "_header",
         "_validated", "_message_opcode", "_message_size", "_fragments", "_compressed",
         "_validator",
     )
@@ -470,6 +470,11 @@ class FrameReader:
         # Uncompressed frames cross these extensions unchanged, so single-frame messages can
         # skip building a Frame for them.
         self._passthrough = all(type(ext) in _PASSTHROUGH_EXTENSIONS for ext in self._extensions)
+        # The permessage-deflate extension when it is the only one: compressed messages in one
+        # frame are inflated straight from their payload, without Frame objects.
+        self._deflate = (
+            self._extensions[0] if self._passthrough and len(self._extensions) == 1 else None
+        )
         self._buffer = bytearray()
         self._position = 0
         self._eof = False
@@ -595,8 +600,11 @@ class FrameReader:
         self._position = position
 
         if (messages and fin and (opcode == 0x1 or opcode == 0x2) and self._passthrough
-                and not (rsv1 or rsv2 or rsv3)):
-            return self._single_frame_message(payload, opcode)
+                and not (rsv2 or rsv3)):
+            if not rsv1:
+                return self._single_frame_message(payload, opcode)
+            if self._deflate is not None:
+                return self._single_compressed_message(payload, opcode)
 
         frame = _Frame(_OPCODES[opcode], payload, fin, rsv1, rsv2, rsv3)
         if self._extensions:
@@ -613,6 +621,23 @@ class FrameReader:
             data = bytes(frame.data)
             return data.decode() if opcode == 0x1 else data
         return frame
+
+    def _single_compressed_message(self, payload: bytes, opcode: int) -> str | bytes:
+        """A whole compressed message in one frame (RFC 7692 §6.2), as str or bytes."""
+        budget = self._message_budget(opcode)
+        data = bytes(self._deflate.decompress(payload, True, True, budget))
+        # As in _finish_data_frame: in case a backend ignores the budget.
+        if budget is not None and len(data) > budget:
+            raise PayloadTooBig(len(data), budget, 0)
+        self._message_opcode = None
+        if opcode == 0x2:
+            return data
+        try:
+            return data.decode()
+        except UnicodeDecodeError:
+            self._validator.feed(data)
+            self._validator.finish()
+            raise
 
     def _single_frame_message(self, payload: bytes, opcode: int) -> str | bytes:
         """A whole text or binary message in one frame, as str or bytes (the hot path)."""
@@ -702,9 +727,16 @@ class FrameReader:
         self._fragments += 1
 
     def _message_budget(self, opcode: int) -> int | None:
-        if self._max_message is None or opcode in _CONTROL_OPCODES:
-            return self._max_message
-        return self._max_message - self._message_size
+        """How many bytes the frame may inflate to: what is left of the message, and no more
+        than one fragment's limit when max_size is a tuple."""
+        budget = self._max_message
+        if opcode in _CONTROL_OPCODES:
+            return budget
+        if budget is not None:
+            budget -= self._message_size
+        if self._max_frame is not None and (budget is None or self._max_frame < budget):
+            budget = self._max_frame
+        return budget
 
     def _checks_text_as_it_arrives(self, opcode: int) -> bool:
         # Only uncompressed text can be validated before its frame is complete; inflating
