@@ -12,6 +12,8 @@ import asyncio
 import itertools
 import random
 import socket
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -543,6 +545,57 @@ def test_abandoned_buffer_is_not_data(reader_class):
     assert reader.read_messages() == []
 
 
+STALE_BUFFER_SCRIPT = """
+import sys
+import wsfast._speedups_py as python_codec
+codec = __import__(sys.argv[1], fromlist=["FrameReader"])
+def frame(opcode, data):
+    return python_codec.serialize_frame(opcode, data, True, False, False, False, b"1234")
+reader = codec.FrameReader(mask=True)
+if sys.argv[2] == "read":  # read_messages() drains what was buffered
+    reader.feed_data(frame(2, b"first"))
+    buf = reader.get_buffer(-1)
+    before = reader.read_messages()
+    first = b"first"
+else:  # feed_data() completes a large payload, which "direct" lets get_buffer() expose
+    first = b"A" * 100_000
+    big = frame(2, first)
+    reader.feed_data(big[:50_000])
+    if sys.argv[2] == "direct":
+        assert reader.read_messages() == []
+    buf = reader.get_buffer(-1)
+    reader.feed_data(big[50_000:])
+    before = reader.read_messages()
+data = frame(2, b"second")
+try:
+    with memoryview(buf) as view:
+        view[: len(data)] = data
+    reader.buffer_updated(len(data))
+    after = reader.read_messages()
+except Exception as exc:
+    after = type(exc).__name__
+print(before == [first], after)
+"""
+
+
+@pytest.mark.parametrize("between", ["read", "feed", "direct"])
+def test_calls_between_get_buffer_and_buffer_updated(reader_class, between):
+    """read_messages() or feed_data() after get_buffer() and before the bytes are written.
+
+    The bytes then written must come out next, or the write must fail with an exception:
+    never a crash, never a change to bytes already returned. In a subprocess: a reader
+    writing through a stale pointer could take the test run down with it.
+    """
+    completed = subprocess.run(
+        [sys.executable, "-c", STALE_BUFFER_SCRIPT, reader_class.__module__, between],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    kept, after = completed.stdout.split(" ", 1)
+    assert kept == "True"
+    assert after.strip() == "[b'second']" or after.strip().endswith("Error")
+
+
 def test_recv_into_from_a_socket(reader_class):
     messages = [b"x" * 300_000, "é" * 10_000, b"", b"end"]
     stream = b"".join(
@@ -610,11 +663,17 @@ def test_asyncio_buffered_protocol(reader_class):
 # 6. Random streams: read_frame() reference, and both implementations in lockstep ----------------
 
 
+# Now and then a payload above 32 KiB, which the Cython reader receives straight into the
+# bytes object it returns.
+repeats = st.one_of(st.integers(1, 100), st.integers(1, 100), st.integers(1, 3000))
+
+
 @st.composite
 def payloads(draw, text):
     if text:
-        return (draw(st.text(max_size=40)) * draw(st.integers(1, 100))).encode()
-    size = draw(st.one_of(st.integers(0, 200), st.integers(0, 5000), st.just(126)))
+        return (draw(st.text(max_size=40)) * draw(repeats)).encode()
+    size = draw(st.one_of(st.integers(0, 200), st.integers(0, 5000), st.just(126),
+                          st.integers(32 * 1024, 80_000)))
     return random.Random(draw(st.integers(0, 2**16))).randbytes(size)
 
 
@@ -859,3 +918,30 @@ def test_random_compressed_streams_match_read_frame(data, frames, server_side, m
     if max_size is None:
         # Nothing to reject: the messages and frames sent come back inflated.
         assert flat(results) == sent_items(frames)
+
+
+def test_feed_messages_is_feed_data_then_read_messages(reader_class):
+    stream = (frame(1, "é".encode() * 3) + frame(2, b"bin") + frame(9, b"p")
+              + frame(1, b"a", fin=False) + frame(0, b"b") + frame(1, b"\xff"))
+    one_call, two_calls = reader_class(mask=True), reader_class(mask=True)
+    got_one, got_two = [], []
+    for cut in range(0, len(stream), 5):
+        chunk = stream[cut : cut + 5]
+        two_calls.feed_data(chunk)
+        try:
+            got_one += one_call.feed_messages(bytearray(chunk))
+        except Exception as exc:  # noqa: BLE001 - the exception is part of what is compared
+            got_one.append((type(exc), str(exc)))
+            break
+    while True:
+        try:
+            items = two_calls.read_messages()
+        except Exception as exc:  # noqa: BLE001
+            got_two.append((type(exc), str(exc)))
+            break
+        if not items:
+            break
+        got_two += items
+    assert got_one[:3] == ["ééé", b"bin", got_two[2]]
+    assert [repr(item) for item in got_one] == [repr(item) for item in got_two]
+    assert got_one[-1][0] is InvalidUTF8

@@ -872,6 +872,22 @@ cdef class FrameReader:
             finally:
                 self._release_if_drained()
 
+    def feed_messages(self, data):
+        """:meth:`feed_data` then :meth:`read_messages`, in one call."""
+        cdef Py_buffer view
+        with cython.critical_section(self):
+            if self._eof:
+                raise EOFError("stream ended")
+            if type(data) is bytes:
+                self._append(<const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+            else:
+                _get_buffer(data, &view, "data")
+                try:
+                    self._append(<const unsigned char *>view.buf, view.len)
+                finally:
+                    PyBuffer_Release(&view)
+            return self._read_messages()
+
     def read_messages(self):
         """Return what the bytes so far complete, in order; an empty list until then.
 
@@ -880,23 +896,26 @@ cdef class FrameReader:
         Nothing follows a close frame (RFC 6455 §1.4). An error is raised once the items
         completed before it have been returned, and by every later call.
         """
-        cdef list items = []
         with cython.critical_section(self):
-            if self._error is not None:
-                raise self._error
-            try:
-                while not self._closed:
-                    item = self._read(True)
-                    if item is None:
-                        break
-                    items.append(item)
-            except BaseException as exc:
-                self._error = exc
-                if not items:
-                    raise
-            finally:
-                self._release_if_drained()
-            return items
+            return self._read_messages()
+
+    cdef list _read_messages(self):
+        cdef list items = []
+        if self._error is not None:
+            raise self._error
+        try:
+            while not self._closed:
+                item = self._read(True)
+                if item is None:
+                    break
+                items.append(item)
+        except BaseException as exc:
+            self._error = exc
+            if not items:
+                raise
+        finally:
+            self._release_if_drained()
+        return items
 
     cdef object _read(self, bint messages):
         cdef Py_ssize_t length

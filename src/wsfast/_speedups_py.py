@@ -540,6 +540,11 @@ class FrameReader:
             self._error = exc
             raise
 
+    def feed_messages(self, data: object) -> list[Any]:
+        """:meth:`feed_data` then :meth:`read_messages`, in one call."""
+        self.feed_data(data)
+        return self.read_messages()
+
     def read_messages(self) -> list[Any]:
         """Return what the bytes so far complete, in order; an empty list until then.
 
