@@ -751,6 +751,7 @@ cdef class FrameReader:
         with cython.critical_section(self):
             if self._eof:
                 raise EOFError("stream ended")
+            self._forget_export()
             _get_buffer(data, &view, "data")
             try:
                 self._append(<const unsigned char *>view.buf, view.len)
@@ -797,6 +798,16 @@ cdef class FrameReader:
                 self._end += nbytes
             self._export_ptr = NULL
             self._export_len = 0
+
+    cdef int _forget_export(self) except -1:
+        """Withdraw a get_buffer() region not followed by buffer_updated(): the calls here
+        may move the buffer or hand the payload out, so it must not be written any more."""
+        if self._export_ptr != NULL:
+            if self._exports:
+                raise BufferError("the buffer from get_buffer() is in use")
+            self._export_ptr = NULL
+            self._export_len = 0
+        return 0
 
     cdef int _append(self, const unsigned char *data, Py_ssize_t n) except -1:
         cdef Py_ssize_t direct
@@ -864,6 +875,7 @@ cdef class FrameReader:
         with cython.critical_section(self):
             if self._error is not None:
                 raise self._error
+            self._forget_export()
             try:
                 return self._read(False)
             except BaseException as exc:
@@ -878,6 +890,7 @@ cdef class FrameReader:
         with cython.critical_section(self):
             if self._eof:
                 raise EOFError("stream ended")
+            self._forget_export()
             if type(data) is bytes:
                 self._append(<const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
             else:
@@ -897,6 +910,7 @@ cdef class FrameReader:
         completed before it have been returned, and by every later call.
         """
         with cython.critical_section(self):
+            self._forget_export()
             return self._read_messages()
 
     cdef list _read_messages(self):

@@ -1,6 +1,14 @@
-"""wsfast: a fast WebSocket library (RFC 6455, RFC 7692), a drop-in for websockets."""
+"""wsfast: a fast WebSocket library (RFC 6455, RFC 7692), a drop-in for websockets.
+
+``import wsfast as websockets`` gives the names ``websockets`` has at its top level. The
+asyncio API and the protocol classes are imported on first use, so that ``import wsfast``
+stays cheap for programs that only need part of it.
+"""
 
 from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from . import exceptions as _exceptions
 from .exceptions import *  # noqa: F403 - the exception API is part of the top-level namespace
@@ -8,4 +16,61 @@ from .speedups import FALLBACK_REASON, IMPLEMENTATION
 
 __version__ = "0.1.0"
 
-__all__ = ["FALLBACK_REASON", "IMPLEMENTATION", "__version__", *_exceptions.__all__]
+# Name -> module that defines it, relative to this package.
+_LAZY = {
+    # asyncio client and server
+    "connect": ".asyncio.client",
+    "unix_connect": ".asyncio.client",
+    "ClientConnection": ".asyncio.client",
+    "basic_auth": ".asyncio.server",
+    "broadcast": ".asyncio.server",
+    "serve": ".asyncio.server",
+    "unix_serve": ".asyncio.server",
+    "ServerConnection": ".asyncio.server",
+    "Server": ".asyncio.server",
+    # Sans-I/O
+    "ClientProtocol": ".client",
+    "ServerProtocol": ".server",
+    "Protocol": ".protocol",
+    "Side": ".protocol",
+    "State": ".protocol",
+    "Headers": ".datastructures",
+    "HeadersLike": ".datastructures",
+    "MultipleValuesError": ".datastructures",
+    "Close": ".frames",
+    "CloseCode": ".frames",
+    "Frame": ".frames",
+    "Opcode": ".frames",
+    "Request": ".http11",
+    "Response": ".http11",
+    # Types
+    "Data": ".typing",
+    "ExtensionName": ".typing",
+    "ExtensionParameter": ".typing",
+    "LoggerLike": ".typing",
+    "StatusLike": ".typing",
+    "Origin": ".typing",
+    "Subprotocol": ".typing",
+}
+
+__all__ = [
+    "FALLBACK_REASON",
+    "IMPLEMENTATION",
+    "__version__",
+    *_exceptions.__all__,
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -445,7 +445,7 @@ class FrameReader:
 
     __slots__ = (
         "_mask", "_max_message", "_max_frame", "_max_fragments", "_extensions",
-        "_passthrough", "_deflate", "_buffer", "_position", "_eof", "_error", "_closed", "_header",
+        "_passthrough", "_deflate", "_pending_get_buffer", "_buffer", "_position", "_eof", "_error", "_closed", "_header",
         "_validated", "_message_opcode", "_message_size", "_fragments", "_compressed",
         "_validator",
     )
@@ -476,6 +476,7 @@ class FrameReader:
             self._extensions[0] if self._passthrough and len(self._extensions) == 1 else None
         )
         self._buffer = bytearray()
+        self._pending_get_buffer = False  # get_buffer() called, buffer_updated() not yet
         self._position = 0
         self._eof = False
         self._error: BaseException | None = None
@@ -497,6 +498,8 @@ class FrameReader:
         """Buffer more bytes received from the transport."""
         if self._eof:
             raise EOFError("stream ended")
+        # Like the extension: a get_buffer() not followed by buffer_updated() is withdrawn.
+        self._pending_get_buffer = False
         view = _contiguous_bytes(data, "data")
         # RFC 6455 §1.4: data after a close frame is discarded; don't let it pile up.
         if not self._closed:
@@ -513,13 +516,15 @@ class FrameReader:
         buffer = getattr(_receive_buffers, "buffer", None)
         if buffer is None:
             buffer = _receive_buffers.buffer = bytearray(_RECV_SIZE)
+        self._pending_get_buffer = True
         return buffer
 
     def buffer_updated(self, nbytes: int) -> None:
         """Take the ``nbytes`` bytes written at the start of the last :meth:`get_buffer`."""
         buffer = getattr(_receive_buffers, "buffer", None)
-        if buffer is None:
+        if buffer is None or not self._pending_get_buffer:
             raise RuntimeError("buffer_updated() without get_buffer()")
+        self._pending_get_buffer = False
         if not 0 <= nbytes <= len(buffer):
             raise ValueError(f"nbytes must be between 0 and {len(buffer)}")
         if not self._closed:
@@ -534,6 +539,7 @@ class FrameReader:
         """Return the next complete frame, or None until more bytes arrive."""
         if self._error is not None:
             raise self._error
+        self._pending_get_buffer = False
         try:
             return self._read_frame()
         except BaseException as exc:
@@ -555,6 +561,7 @@ class FrameReader:
         """
         if self._error is not None:
             raise self._error
+        self._pending_get_buffer = False
         items: list[Any] = []
         try:
             while not self._closed:

@@ -13,6 +13,9 @@ failed handshake explains itself.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import random
 from collections.abc import Generator, Sequence
 
 from .datastructures import Headers, MultipleValuesError
@@ -46,7 +49,7 @@ from .typing import (
 from .uri import WebSocketURI
 from .utils import accept_key, generate_key
 
-__all__ = ["ClientProtocol"]
+__all__ = ["ClientProtocol", "backoff", "process_exception"]
 
 
 class ClientProtocol(Protocol):
@@ -298,3 +301,48 @@ class ClientProtocol(Protocol):
 
         # Frames the server sent right behind its response are parsed in this same step.
         yield from super().parse()
+
+
+# Reconnection (``async for websocket in connect(...)``) -----------------------------------
+
+BACKOFF_INITIAL_DELAY = float(os.environ.get("WEBSOCKETS_BACKOFF_INITIAL_DELAY", "5"))
+BACKOFF_MIN_DELAY = float(os.environ.get("WEBSOCKETS_BACKOFF_MIN_DELAY", "3.1"))
+BACKOFF_MAX_DELAY = float(os.environ.get("WEBSOCKETS_BACKOFF_MAX_DELAY", "90.0"))
+BACKOFF_FACTOR = float(os.environ.get("WEBSOCKETS_BACKOFF_FACTOR", "1.618"))
+
+
+def process_exception(exc: Exception) -> Exception | None:
+    """Tell whether a failed connection attempt is worth retrying.
+
+    Return :obj:`None` to retry: network errors (:exc:`OSError`, :exc:`TimeoutError`), a
+    handshake cut short by EOF (:exc:`~wsfast.exceptions.InvalidMessage` caused by
+    :exc:`EOFError`), and server or proxy errors (HTTP 500, 502, 503, 504). Return the
+    exception to raise for anything else, which would most likely fail again the same way.
+    """
+    if isinstance(exc, (OSError, TimeoutError, asyncio.TimeoutError)):
+        return None
+    if isinstance(exc, InvalidMessage) and isinstance(exc.__cause__, EOFError):
+        return None
+    if isinstance(exc, InvalidStatus) and exc.response.status_code in (500, 502, 503, 504):
+        return None
+    return exc
+
+
+def backoff(
+    initial_delay: float = BACKOFF_INITIAL_DELAY,
+    min_delay: float = BACKOFF_MIN_DELAY,
+    max_delay: float = BACKOFF_MAX_DELAY,
+    factor: float = BACKOFF_FACTOR,
+) -> Generator[float]:
+    """Yield the delays between reconnection attempts, growing exponentially.
+
+    The first delay is random, up to ``initial_delay``, so that clients cut off together
+    don't all come back at once (RFC 6455 §7.2.3).
+    """
+    yield random.random() * initial_delay
+    delay = min_delay
+    while delay < max_delay:
+        yield delay
+        delay *= factor
+    while True:
+        yield max_delay

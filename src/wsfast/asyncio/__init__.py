@@ -1,0 +1,1 @@
+"""asyncio client and server, a drop-in for ``websockets.asyncio``."""

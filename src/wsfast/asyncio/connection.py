@@ -1,0 +1,922 @@
+"""The asyncio connection shared by client and server: a thin layer over the Sans-I/O core.
+
+Bytes go from the transport straight into the extension's frame reader: the connection is an
+:class:`asyncio.BufferedProtocol` whose ``get_buffer()`` hands out the reader's own receive
+buffer (or, for a large frame, the final payload object), and each read ends with one
+``read_messages()`` call that returns complete messages as ``str`` or ``bytes``. No ``Frame``
+object is built for a message that arrived in one frame, and nothing is copied on the way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import random
+import struct
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable
+from types import TracebackType
+from typing import Any
+
+from ..exceptions import (
+    ConcurrencyError,
+    ConnectionClosed,
+    ConnectionClosedOK,
+    ProtocolError,
+)
+from ..frames import BINARY, CLOSE, CONT, PONG, TEXT, CloseCode, Frame
+from ..http11 import Request, Response
+from ..protocol import CLOSED, CONNECTING, OPEN, Event, Protocol, State
+from ..typing import Data, LoggerLike, Subprotocol
+from .messages import Assembler
+
+__all__ = ["Connection", "broadcast"]
+
+# Receive buffer for the opening handshake, before the frame reader takes over.
+_HANDSHAKE_BUFFER_SIZE = 16 * 1024
+
+
+def _write_limits(write_limit: int | tuple[int, int | None]) -> tuple[int, int]:
+    if isinstance(write_limit, int):
+        high, low = write_limit, None
+    else:
+        high, low = write_limit
+    if low is None:
+        low = high // 4
+    return high, low
+
+
+class Connection(asyncio.BufferedProtocol):
+    """:mod:`asyncio` implementation of a WebSocket connection.
+
+    :class:`Connection` provides APIs shared between WebSocket servers and clients. You
+    shouldn't use it directly: use :class:`~wsfast.asyncio.client.ClientConnection` or
+    :class:`~wsfast.asyncio.server.ServerConnection`.
+    """
+
+    def __init__(
+        self,
+        protocol: Protocol,
+        *,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        close_timeout: float | None = 10,
+        max_queue: int | None | tuple[int | None, int | None] = 16,
+        write_limit: int | tuple[int, int | None] = 2**15,
+    ) -> None:
+        self.protocol = protocol
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+        if isinstance(max_queue, int) or max_queue is None:
+            max_queue_high, max_queue_low = max_queue, None
+        else:
+            max_queue_high, max_queue_low = max_queue
+        self.max_queue = max_queue
+        self.write_limit = write_limit
+        self._write_high, self._write_low = _write_limits(write_limit)
+
+        # Inject reference to this instance in the protocol's logger.
+        self.protocol.logger = logging.LoggerAdapter(
+            self.protocol.logger, {"websocket": self}
+        )
+
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport
+
+        self.request: Request | None = None
+        """Opening handshake request."""
+        self.response: Response | None = None
+        """Opening handshake response."""
+
+        self.recv_messages = Assembler(
+            max_queue_high,
+            max_queue_low,
+            pause=self._pause_reading,
+            resume=self._resume_reading,
+        )
+
+        # The frame reader, once the handshake is done and until incoming data is discarded:
+        # the fast path of buffer_updated(). Before, bytes collect in _handshake_buffer.
+        self._frame_reader: Any = None
+        self._handshake_buffer: bytearray | None = None
+
+        # Deadline for the closing handshake.
+        self.close_deadline: float | None = None
+
+        # Protect sending fragmented messages.
+        self.send_in_progress: asyncio.Future[None] | None = None
+
+        # Mapping of ping IDs to pong waiters, in chronological order.
+        self.pending_pings: dict[bytes, tuple[asyncio.Future[float], float]] = {}
+
+        self.latency: float = 0
+        """Latency of the connection, in seconds: the round trip of the last ping."""
+
+        self.keepalive_task: asyncio.Task[None] | None = None
+
+        # Exception raised while reading from or writing to the connection, chained to
+        # ConnectionClosed for debugging.
+        self.recv_exc: BaseException | None = None
+
+        self.connection_lost_waiter: asyncio.Future[None] = self.loop.create_future()
+
+        # Flow control on writes (adapted from asyncio's FlowControlMixin).
+        self.paused = False
+        self.drain_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+        self._reading_paused = False
+        self._close_timer: asyncio.TimerHandle | None = None
+
+    # Public attributes.
+
+    @property
+    def id(self) -> uuid.UUID:
+        """Unique identifier of the connection. Useful in logs."""
+        return self.protocol.id
+
+    @property
+    def logger(self) -> LoggerLike:
+        """Logger for this connection."""
+        return self.protocol.logger
+
+    @property
+    def local_address(self) -> Any:
+        """Local address of the connection: ``(host, port)`` for IPv4, a path for Unix."""
+        return self.transport.get_extra_info("sockname")
+
+    @property
+    def remote_address(self) -> Any:
+        """Remote address of the connection."""
+        return self.transport.get_extra_info("peername")
+
+    @property
+    def state(self) -> State:
+        """State of the WebSocket connection, defined in RFC 6455."""
+        return self.protocol.state
+
+    @property
+    def subprotocol(self) -> Subprotocol | None:
+        """Subprotocol negotiated during the opening handshake, :obj:`None` if none."""
+        return self.protocol.subprotocol
+
+    @property
+    def close_code(self) -> int | None:
+        """Close code of the connection, once it's closed (RFC 6455 §7.1.5)."""
+        return self.protocol.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        """Close reason of the connection, once it's closed (RFC 6455 §7.1.6)."""
+        return self.protocol.close_reason
+
+    # Public methods.
+
+    async def __aenter__(self) -> Connection:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            await self.close()
+        else:
+            await self.close(CloseCode.INTERNAL_ERROR)
+
+    async def __aiter__(self) -> AsyncIterator[Data]:
+        """Iterate on incoming messages until the connection closes.
+
+        Exits normally on a clean close (1000, 1001, or no code); raises
+        :exc:`~wsfast.exceptions.ConnectionClosedError` otherwise.
+        """
+        try:
+            while True:
+                yield await self.recv()
+        except ConnectionClosedOK:
+            return
+
+    async def recv(self, decode: bool | None = None) -> Data:
+        """Receive the next message.
+
+        Return a :class:`str` for a text frame and :class:`bytes` for a binary frame;
+        ``decode=False`` returns text as bytes, ``decode=True`` decodes binary as UTF-8.
+
+        Raises:
+            ConnectionClosed: When the connection is closed.
+            ConcurrencyError: If two coroutines call :meth:`recv` or
+                :meth:`recv_streaming` concurrently.
+        """
+        try:
+            return await self.recv_messages.get(decode)
+        except EOFError:
+            pass
+        except ConcurrencyError:
+            raise ConcurrencyError(
+                "cannot call recv while another coroutine "
+                "is already running recv or recv_streaming",
+                operation="recv",
+            ) from None
+        except UnicodeDecodeError as exc:
+            async with self.send_context():
+                self.protocol.fail(
+                    CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}"
+                )
+        # The connection is closing: wait until it's closed to know the close code.
+        await asyncio.shield(self.connection_lost_waiter)
+        raise self._closed_exc("recv")
+
+    async def recv_streaming(self, decode: bool | None = None) -> AsyncIterator[Data]:
+        """Receive the next message frame by frame.
+
+        Text is decoded incrementally: a character split across frames comes out whole.
+
+        Raises:
+            ConnectionClosed: When the connection is closed.
+            ConcurrencyError: If two coroutines call :meth:`recv` or
+                :meth:`recv_streaming` concurrently.
+        """
+        try:
+            async for fragment in self.recv_messages.get_iter(decode):
+                yield fragment
+            return
+        except EOFError:
+            pass
+        except ConcurrencyError:
+            raise ConcurrencyError(
+                "cannot call recv_streaming while another coroutine "
+                "is already running recv or recv_streaming",
+                operation="recv",
+            ) from None
+        except UnicodeDecodeError as exc:
+            async with self.send_context():
+                self.protocol.fail(
+                    CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}"
+                )
+        await asyncio.shield(self.connection_lost_waiter)
+        raise self._closed_exc("recv")
+
+    async def send(
+        self,
+        message: Data | Iterable[Data] | AsyncIterable[Data],
+        text: bool | None = None,
+    ) -> None:
+        """Send a message.
+
+        A :class:`str` is sent as a text frame, bytes-like objects as a binary frame;
+        ``text`` overrides that. An iterable or async iterable of those is sent as a
+        fragmented message, one frame per item, all of the same type.
+
+        Raises:
+            ConnectionClosed: When the connection is closed.
+            TypeError: If ``message`` doesn't have a supported type.
+        """
+        # Wait for a fragmented message sent by another coroutine to finish: frames of two
+        # messages must not interleave (RFC 6455 §5.4).
+        while self.send_in_progress is not None:
+            await asyncio.shield(self.send_in_progress)
+
+        protocol = self.protocol
+        cls = message.__class__
+        if cls is str or isinstance(message, str):
+            data = message.encode()  # type: ignore[union-attr]
+            if protocol.state is OPEN and not self.paused:
+                # The hot path: no context manager, no await.
+                if text is False:
+                    protocol.send_binary(data)
+                else:
+                    protocol.send_text(data)
+                self._send_pending()
+                return
+            async with self.send_context():
+                if text is False:
+                    protocol.send_binary(data)
+                else:
+                    protocol.send_text(data)
+
+        elif cls is bytes or isinstance(message, (bytes, bytearray, memoryview)):
+            if protocol.state is OPEN and not self.paused:
+                if text:
+                    protocol.send_text(message)  # type: ignore[arg-type]
+                else:
+                    protocol.send_binary(message)  # type: ignore[arg-type]
+                self._send_pending()
+                return
+            async with self.send_context():
+                if text:
+                    protocol.send_text(message)  # type: ignore[arg-type]
+                else:
+                    protocol.send_binary(message)  # type: ignore[arg-type]
+
+        elif isinstance(message, Iterable):
+            await self._send_fragments(iter(message), text, asynchronous=False)
+
+        elif isinstance(message, AsyncIterable):
+            await self._send_fragments(aiter(message), text, asynchronous=True)
+
+        else:
+            raise TypeError("data must be str, bytes, iterable, or async iterable")
+
+    async def _send_fragments(self, chunks: Any, text: bool | None, *, asynchronous: bool) -> None:
+        """Send a fragmented message, one frame per chunk (RFC 6455 §5.4)."""
+        try:
+            chunk = await anext(chunks) if asynchronous else next(chunks)
+        except (StopIteration, StopAsyncIteration):
+            return
+
+        protocol = self.protocol
+        assert self.send_in_progress is None
+        self.send_in_progress = self.loop.create_future()
+        try:
+            if isinstance(chunk, str):
+                is_text = text is not False
+                async with self.send_context():
+                    if is_text:
+                        protocol.send_text(chunk.encode(), fin=False)
+                    else:
+                        protocol.send_binary(chunk.encode(), fin=False)
+                encode = True
+            elif isinstance(chunk, (bytes, bytearray, memoryview)):
+                is_text = bool(text)
+                async with self.send_context():
+                    if is_text:
+                        protocol.send_text(chunk, fin=False)
+                    else:
+                        protocol.send_binary(chunk, fin=False)
+                encode = False
+            else:
+                raise TypeError("iterable must contain bytes or str")
+
+            while True:
+                try:
+                    chunk = await anext(chunks) if asynchronous else next(chunks)
+                except (StopIteration, StopAsyncIteration):
+                    break
+                if encode:
+                    if not isinstance(chunk, str):
+                        raise TypeError("iterable must contain uniform types")
+                    chunk = chunk.encode()
+                elif not isinstance(chunk, (bytes, bytearray, memoryview)):
+                    raise TypeError("iterable must contain uniform types")
+                async with self.send_context():
+                    protocol.send_continuation(chunk, fin=False)
+
+            async with self.send_context():
+                protocol.send_continuation(b"", fin=True)
+
+        except TypeError:
+            # A message half sent can't be finished: fail the connection (RFC 6455 §7.1.7).
+            async with self.send_context():
+                protocol.fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
+            raise
+
+        except Exception:
+            # The connection is left unusable; same as above, unless it's closed already.
+            if protocol.state is OPEN:
+                async with self.send_context():
+                    protocol.fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
+            raise
+
+        finally:
+            self.send_in_progress.set_result(None)
+            self.send_in_progress = None
+
+    async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Perform the closing handshake, then wait until the connection is closed.
+
+        :meth:`close` is idempotent: it doesn't do anything once the connection is closed.
+        It waits for the other end to complete the handshake and close the TCP connection,
+        at most ``close_timeout`` seconds, then closes the TCP connection itself.
+        """
+        try:
+            async with self.send_context():
+                if self.send_in_progress is not None:
+                    self.protocol.fail(
+                        CloseCode.INTERNAL_ERROR, "close during fragmented message"
+                    )
+                else:
+                    self.protocol.send_close(code, reason)
+        except ConnectionClosed:
+            # Ignore ConnectionClosed exceptions raised from send_context(): they mean
+            # that the connection is closed, which was the goal.
+            pass
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is closed, without closing it."""
+        await asyncio.shield(self.connection_lost_waiter)
+
+    async def ping(self, data: Data | None = None) -> Awaitable[float]:
+        """Send a ping (RFC 6455 §5.5.2).
+
+        Return an awaitable that completes with the latency, in seconds, when the matching
+        pong arrives. A random payload is used when ``data`` is :obj:`None`.
+
+        Raises:
+            ConnectionClosed: When the connection is closed.
+            ConcurrencyError: If another ping was sent with the same data and the
+                corresponding pong wasn't received yet.
+        """
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            data = bytes(data)
+        elif isinstance(data, str):
+            data = data.encode()
+        elif data is not None:
+            raise TypeError("data must be str or bytes-like")
+
+        async with self.send_context():
+            if data in self.pending_pings:
+                raise ConcurrencyError(
+                    "already waiting for a pong with the same data", operation="ping"
+                )
+            while data is None or data in self.pending_pings:
+                data = struct.pack("!I", random.getrandbits(32))
+            pong_received = self.loop.create_future()
+            # The event loop's default clock is time.monotonic(); its resolution is a
+            # bit low on Windows (~16ms), fine for measuring latency.
+            self.pending_pings[data] = (pong_received, self.loop.time())
+            self.protocol.send_ping(data)
+            return pong_received
+
+    async def pong(self, data: Data = b"") -> None:
+        """Send a pong (RFC 6455 §5.5.3): an unsolicited one serves as a keepalive.
+
+        Raises:
+            ConnectionClosed: When the connection is closed.
+        """
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            data = bytes(data)
+        elif isinstance(data, str):
+            data = data.encode()
+        else:
+            raise TypeError("data must be str or bytes-like")
+        async with self.send_context():
+            self.protocol.send_pong(data)
+
+    # Private methods.
+
+    def _closed_exc(self, operation: str) -> ConnectionClosed:
+        protocol = self.protocol
+        exc = ConnectionClosed.from_frames(
+            protocol.close_rcvd,
+            protocol.close_sent,
+            protocol.close_rcvd_then_sent,
+            operation=operation,
+            state=CLOSED,
+        )
+        exc.__cause__ = self.recv_exc if self.recv_exc is not None else protocol.parser_exc
+        return exc
+
+    def _acknowledge_pings(self, data: bytes) -> None:
+        """Complete the ping matching this pong and every ping sent before it."""
+        if data not in self.pending_pings:
+            return
+        pong_timestamp = self.loop.time()
+        # Pongs may answer several pings at once (RFC 6455 §5.5.3): all earlier ones are
+        # acknowledged too.
+        acknowledged = []
+        for ping_id, (pong_received, ping_timestamp) in self.pending_pings.items():
+            acknowledged.append(ping_id)
+            latency = pong_timestamp - ping_timestamp
+            if not pong_received.done():
+                pong_received.set_result(latency)
+            if ping_id == data:
+                self.latency = latency
+                break
+        for ping_id in acknowledged:
+            del self.pending_pings[ping_id]
+
+    def _abort_pings(self) -> None:
+        """Fail pending pings once the connection is closed."""
+        exc = self._closed_exc("ping")
+        for pong_received, _ping_timestamp in self.pending_pings.values():
+            if not pong_received.done():
+                pong_received.set_exception(exc)
+            # If the exception is never retrieved, it will be logged when ping is garbage
+            # collected. This is confusing for users: mark it as retrieved.
+            pong_received.exception()
+        self.pending_pings.clear()
+
+    def start_keepalive(self) -> None:
+        """Run :meth:`keepalive` in a task, unless keepalive is disabled."""
+        if self.ping_interval is not None:
+            self.keepalive_task = self.loop.create_task(self.keepalive())
+
+    async def keepalive(self) -> None:
+        """Send a ping every ``ping_interval`` seconds; fail the connection with 1011 when a
+        pong doesn't come back within ``ping_timeout`` seconds."""
+        assert self.ping_interval is not None
+        latency = 0.0
+        try:
+            while True:
+                # If self.ping_timeout > latency > self.ping_interval, pings are sent
+                # immediately after receiving pongs: that's fine.
+                await asyncio.sleep(self.ping_interval - latency)
+                pong_received = await self.ping()
+                if self.debug:
+                    self.logger.debug("% sent keepalive ping")
+                if self.ping_timeout is not None:
+                    try:
+                        async with asyncio.timeout(self.ping_timeout):
+                            latency = await pong_received
+                        if self.debug:
+                            self.logger.debug("% received keepalive pong")
+                    except TimeoutError:
+                        if self.debug:
+                            self.logger.debug("- timed out waiting for keepalive pong")
+                        async with self.send_context():
+                            self.protocol.fail(
+                                CloseCode.INTERNAL_ERROR, "keepalive ping timeout"
+                            )
+                        raise AssertionError(
+                            "send_context() should wait for connection_lost(), "
+                            "which cancels keepalive()"
+                        ) from None
+        except Exception:
+            self.logger.error("keepalive ping failed", exc_info=True)
+
+    @property
+    def debug(self) -> bool:
+        return self.protocol.debug
+
+    def send_context(self, *, expected_state: State = OPEN) -> _SendContext:
+        """Context for writing to the connection from user code.
+
+        On entry it checks the connection's state; on exit it writes what the protocol
+        queued and applies flow control. When the connection isn't in ``expected_state``,
+        when it's expected to close, or when writing fails, it waits until the connection is
+        closed (at most until the close deadline) and raises
+        :exc:`~wsfast.exceptions.ConnectionClosed`.
+        """
+        return _SendContext(self, expected_state)
+
+    def _send_pending(self) -> None:
+        """Write what the protocol queued to the transport; SEND_EOF half-closes it."""
+        protocol = self.protocol
+        writes = protocol.data_to_send()
+        transport = self.transport
+        for data in writes:
+            if data:
+                transport.write(data)
+            else:
+                # Half-close the TCP connection when possible, else close it (TLS).
+                if transport.can_write_eof():
+                    if self.debug:
+                        self.logger.debug("x half-closing TCP connection")
+                    # write_eof() doesn't document which exceptions it raises; OSError
+                    # is plausible, and can't happen when the transport is closing.
+                    try:
+                        transport.write_eof()
+                    except OSError:  # pragma: no cover
+                        pass
+                else:
+                    if self.debug:
+                        self.logger.debug("x closing TCP connection")
+                    transport.close()
+        if writes and protocol.close_expected():
+            self._set_close_deadline()
+
+    def _set_close_deadline(self) -> None:
+        """Close the TCP connection if the peer doesn't within ``close_timeout``."""
+        if self.close_deadline is None and self.close_timeout is not None:
+            self.close_deadline = self.loop.time() + self.close_timeout
+        if self._close_timer is None and self.close_deadline is not None:
+            self._close_timer = self.loop.call_at(self.close_deadline, self._close_timed_out)
+
+    def _close_timed_out(self) -> None:
+        self._close_timer = None
+        if not self.connection_lost_waiter.done():
+            if self.debug:
+                self.logger.debug("x timed out waiting for TCP close")
+            self.transport.abort()
+
+    async def drain(self) -> None:
+        """Wait until the write buffer drains below the low watermark."""
+        if self.paused:
+            waiter = self.loop.create_future()
+            self.drain_waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                self.drain_waiters.remove(waiter)
+        # Raise the error the transport ran into, if any.
+        if self.connection_lost_waiter.done() and self.recv_exc is not None:
+            raise self.recv_exc
+
+    # Receiving.
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._reading_paused:
+            self._reading_paused = False
+            if not self.transport.is_closing():
+                self.transport.resume_reading()
+
+    def _start_direct_receive(self) -> None:
+        """Once the connection is open, bytes go straight to the frame reader."""
+        protocol = self.protocol
+        events = protocol.events_received()
+        if events:
+            self._process_frames(events)
+        # Unless the handshake's trailing frames already closed or failed the connection.
+        if protocol.state is OPEN and (protocol.frame_reader is None or protocol.direct_receive):
+            self._frame_reader = protocol.start_direct_receive()
+            self._handshake_buffer = None
+            items = protocol.receive_messages()
+            if items:
+                self._process_items(items)
+        self._after_receive()
+
+    def _process_items(self, items: list[Any]) -> None:
+        put = self.recv_messages.put
+        for item in items:
+            cls = item.__class__
+            if cls is str or cls is bytes:
+                put(item)
+            else:
+                self._process_frame(item)
+
+    def _process_frames(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, Frame):
+                self._process_frame(event)
+
+    def _process_frame(self, frame: Frame) -> None:
+        opcode = frame.opcode
+        if opcode is TEXT or opcode is BINARY or opcode is CONT:
+            self.recv_messages.put(frame)
+        elif opcode is PONG:
+            self._acknowledge_pings(bytes(frame.data))
+        elif opcode is CLOSE:
+            # The peer started or finished the closing handshake: the TCP connection
+            # should close soon (RFC 6455 §7.1.1).
+            self._set_close_deadline()
+
+    def _after_receive(self) -> None:
+        protocol = self.protocol
+        if protocol.writes:
+            try:
+                self._send_pending()
+            except Exception as exc:
+                if self.debug:
+                    self.logger.debug("! error while sending data", exc_info=True)
+                self.recv_exc = exc
+                self.transport.abort()
+                return
+        if self._frame_reader is not None and not protocol.direct_receive:
+            # A close frame arrived or the connection failed: from now on, incoming data
+            # goes to the protocol, which discards it (RFC 6455 §1.4, §7.1.7).
+            self._frame_reader = None
+        if protocol.close_expected():
+            self._set_close_deadline()
+
+    # asyncio.BufferedProtocol methods.
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport: asyncio.Transport  # type: ignore[no-redef]
+        self.transport = transport
+        transport.set_write_buffer_limits(self._write_high, self._write_low)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # Calling protocol.receive_eof() is safe: it's idempotent.
+        self.protocol.receive_eof()
+        self.protocol.data_to_send()  # nothing can be written anymore
+        if exc is not None and self.recv_exc is None:
+            self.recv_exc = exc
+        self._frame_reader = None
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
+
+        # Abort recv() and pending pings with a ConnectionClosed exception.
+        self.recv_messages.close()
+        self._abort_pings()
+
+        if self.keepalive_task is not None:
+            self.keepalive_task.cancel()
+
+        # If self.connection_lost_waiter isn't pending, that's a bug, because:
+        # - it's set only here in connection_lost() which is called only once;
+        # - it must never be canceled.
+        self.connection_lost_waiter.set_result(None)
+
+        # Adapted from asyncio.streams.FlowControlMixin
+        if self.paused:
+            self.paused = False
+            for waiter in self.drain_waiters:
+                if not waiter.done():
+                    if exc is None:
+                        waiter.set_result(None)
+                    else:
+                        waiter.set_exception(exc)
+
+    def pause_writing(self) -> None:
+        assert not self.paused
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        assert self.paused
+        self.paused = False
+        for waiter in self.drain_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def get_buffer(self, sizehint: int) -> Any:
+        reader = self._frame_reader
+        if reader is not None:
+            return reader.get_buffer(sizehint)
+        if self._handshake_buffer is None:
+            self._handshake_buffer = bytearray(_HANDSHAKE_BUFFER_SIZE)
+        return self._handshake_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        reader = self._frame_reader
+        if reader is not None:
+            # The hot path: one call into the reader, then the messages it completed.
+            reader.buffer_updated(nbytes)
+            protocol = self.protocol
+            items = protocol.receive_messages()
+            if items:
+                put = self.recv_messages.put
+                for item in items:
+                    cls = item.__class__
+                    if cls is str or cls is bytes:
+                        put(item)
+                    else:
+                        self._process_frame(item)
+            # Pongs to send, a close frame received, or a failure.
+            if protocol.writes or not protocol.direct_receive:
+                self._after_receive()
+            return
+        assert self._handshake_buffer is not None
+        self.protocol.receive_data(self._handshake_buffer[:nbytes])
+        self.process_handshake_events()
+
+    def process_handshake_events(self) -> None:
+        """Handle events from the protocol while the connection isn't receiving directly.
+
+        Overridden by the client and the server for the opening handshake.
+        """
+        self._process_frames(self.protocol.events_received())
+        self._after_receive()
+
+    def eof_received(self) -> None:
+        # Feed the end of the data stream to the protocol; it can only answer with EOF.
+        self.protocol.receive_eof()
+        self._process_frames(self.protocol.events_received())
+        self._frame_reader = None
+        self._send_pending()
+        # Endpoints close the TCP connection after the closing handshake: never write after
+        # receiving EOF. Returning None lets the transport close itself; that also works
+        # for TLS, which can't half-close.
+
+
+class _SendContext:
+    """What :meth:`Connection.send_context` returns: an async context manager."""
+
+    __slots__ = ("connection", "expected_state", "raise_close_exc", "wait_for_close")
+
+    def __init__(self, connection: Connection, expected_state: State) -> None:
+        self.connection = connection
+        self.expected_state = expected_state
+        self.wait_for_close = False
+        self.raise_close_exc = False
+
+    async def __aenter__(self) -> None:
+        connection = self.connection
+        if connection.protocol.state is not self.expected_state:
+            # The connection is closing or closed: wait until it's closed, then raise.
+            self.wait_for_close = True
+            self.raise_close_exc = True
+            await self._finish(None)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        connection = self.connection
+        if exc_value is not None:
+            if isinstance(exc_value, (ProtocolError, ConcurrencyError, ConnectionClosed)):
+                return
+            if not isinstance(exc_value, Exception):
+                return  # cancellation and friends propagate as they are
+            connection.logger.error("unexpected internal error", exc_info=True)
+            self.raise_close_exc = True
+            if connection.recv_exc is None:
+                connection.recv_exc = exc_value
+            await self._finish(exc_value)
+            return
+        if connection.protocol.close_expected():
+            self.wait_for_close = True
+        try:
+            connection._send_pending()
+            if connection.paused:
+                await connection.drain()
+        except Exception as exc:
+            if connection.debug:
+                connection.logger.debug("! error while sending data", exc_info=True)
+            self.wait_for_close = False
+            self.raise_close_exc = True
+            if connection.recv_exc is None:
+                connection.recv_exc = exc
+        await self._finish(None)
+
+    async def _finish(self, original_exc: BaseException | None) -> None:
+        connection = self.connection
+        if self.wait_for_close:
+            if connection.close_deadline is None and connection.close_timeout is not None:
+                connection.close_deadline = connection.loop.time() + connection.close_timeout
+            try:
+                async with asyncio.timeout_at(connection.close_deadline):
+                    await asyncio.shield(connection.connection_lost_waiter)
+            except TimeoutError:
+                # The peer didn't close the connection in time: close it ourselves.
+                self.raise_close_exc = True
+                if connection.recv_exc is None:
+                    connection.recv_exc = TimeoutError("timed out while closing connection")
+        if self.raise_close_exc:
+            connection.transport.abort()
+            await asyncio.shield(connection.connection_lost_waiter)
+            raise connection._closed_exc("send") from original_exc
+
+
+def broadcast(
+    connections: Iterable[Connection],
+    message: Data,
+    raise_exceptions: bool = False,
+) -> None:
+    """Broadcast a message to several WebSocket connections.
+
+    The frame is built once per distinct set of extensions, not once per connection, and
+    written without waiting for any connection: slow connections are skipped (when their
+    write buffer is over the limit) rather than slowing down the others. Connections that
+    aren't open are skipped too. Compressed connections are sent their own frame, since
+    each has its own compression context.
+
+    Raises:
+        TypeError: If ``message`` doesn't have a supported type.
+        ExceptionGroup: With ``raise_exceptions``, the errors from each connection.
+    """
+    if isinstance(message, str):
+        send_method = "send_text"
+        message = message.encode()
+    elif isinstance(message, (bytes, bytearray, memoryview)):
+        send_method = "send_binary"
+    else:
+        raise TypeError("data must be str or bytes")
+
+    if raise_exceptions:
+        exceptions: list[Exception] = []
+
+    for connection in connections:
+        exception: Exception
+
+        if connection.protocol.state is not OPEN:
+            continue
+
+        if connection.send_in_progress is not None:
+            if raise_exceptions:
+                exception = ConcurrencyError("sending a fragmented message")
+                exceptions.append(exception)
+            else:
+                connection.logger.warning(
+                    "skipped broadcast: sending a fragmented message",
+                )
+            continue
+
+        if connection.paused:
+            if raise_exceptions:
+                exception = ConcurrencyError("write buffer is full")
+                exceptions.append(exception)
+            else:
+                connection.logger.warning("skipped broadcast: write buffer is full")
+            continue
+
+        try:
+            getattr(connection.protocol, send_method)(message)
+            connection._send_pending()
+        except Exception as write_exception:
+            if raise_exceptions:
+                exception = RuntimeError("failed to write message")
+                exception.__cause__ = write_exception
+                exceptions.append(exception)
+            else:
+                connection.logger.warning(
+                    "skipped broadcast: failed to write message: %s",
+                    f"{type(write_exception).__name__}: {write_exception}",
+                )
+
+    if raise_exceptions and exceptions:
+        raise ExceptionGroup("skipped broadcast", exceptions)
+
+
+# Exported for the client and server modules.
+_CONNECTING = CONNECTING

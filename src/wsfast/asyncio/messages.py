@@ -1,0 +1,192 @@
+"""Incoming messages waiting for ``recv()``, with flow control (``max_queue``)."""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import collections
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from ..exceptions import ConcurrencyError
+from ..frames import TEXT
+
+__all__ = ["Assembler"]
+
+_utf8_decoder = codecs.getincrementaldecoder("utf-8")
+
+
+def _nothing() -> None:
+    pass
+
+
+class Assembler:
+    """Queue of what the frame reader delivers, for ``recv()`` and ``recv_streaming()``.
+
+    Items are ``str`` or ``bytes`` for messages that arrived in one frame (the common case,
+    already decoded and validated by the reader), or :class:`~wsfast.frames.Frame` objects
+    for the frames of fragmented messages. When more than ``high`` items wait, ``pause()``
+    is called (the connection stops reading); once ``low`` or fewer remain, ``resume()``.
+    """
+
+    def __init__(
+        self,
+        high: int | None = None,
+        low: int | None = None,
+        pause: Callable[[], Any] = _nothing,
+        resume: Callable[[], Any] = _nothing,
+    ) -> None:
+        if high is not None and low is None:
+            low = high // 4
+        if high is None and low is not None:
+            high = low * 4
+        if high is not None and low is not None and not 0 <= low <= high:
+            raise ValueError("max_queue must be >= 0 and the low watermark <= the high one")
+        self.high, self.low = high, low
+        self.pause, self.resume = pause, resume
+        self.paused = False
+        self.queue: collections.deque[Any] = collections.deque()
+        self.waiter: asyncio.Future[None] | None = None
+        self.get_in_progress = False
+        self.closed = False
+
+    # Producer side: the connection.
+
+    def put(self, item: Any) -> None:
+        """Add a message or a frame; called by the connection as they arrive."""
+        if self.closed:
+            raise EOFError("stream of frames ended")
+        self.queue.append(item)
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+        if self.high is not None and not self.paused and len(self.queue) > self.high:
+            self.paused = True
+            self.pause()
+
+    def close(self) -> None:
+        """End the stream: waiting and later getters get :exc:`EOFError` once it's empty."""
+        if self.closed:
+            return
+        self.closed = True
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # Consumer side: recv() and recv_streaming().
+
+    async def _wait(self) -> None:
+        """Wait until the queue isn't empty; raise EOFError if it never will be."""
+        while not self.queue:
+            if self.closed:
+                raise EOFError("stream of frames ended")
+            waiter = self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                if self.waiter is waiter:
+                    self.waiter = None
+
+    def _popleft(self) -> Any:
+        item = self.queue.popleft()
+        if self.paused and len(self.queue) <= self.low:  # type: ignore[operator]
+            self.paused = False
+            self.resume()
+        return item
+
+    async def get(self, decode: bool | None = None) -> str | bytes:
+        """Return the next message.
+
+        ``decode`` set to :obj:`False` returns text messages as UTF-8 bytes, :obj:`True`
+        decodes binary messages; :obj:`None` returns each as it was sent.
+
+        Raises:
+            EOFError: If the stream ended.
+            ConcurrencyError: If another coroutine is getting a message.
+            UnicodeDecodeError: If ``decode`` is :obj:`True` and a binary message isn't UTF-8.
+        """
+        if self.get_in_progress:
+            raise ConcurrencyError("get() or get_iter() is already running")
+        queue = self.queue
+        if not queue:
+            self.get_in_progress = True
+            try:
+                await self._wait()
+            finally:
+                self.get_in_progress = False
+        item = queue[0]
+        cls = item.__class__
+        if cls is str:
+            self._popleft()
+            return item if decode is not False else item.encode()
+        if cls is bytes:
+            self._popleft()
+            return item if not decode else item.decode()
+        return await self._get_fragmented(decode)
+
+    async def _get_fragmented(self, decode: bool | None) -> str | bytes:
+        # Frames are taken as they arrive, so that max_queue doesn't stall a long message;
+        # if this is cancelled, they go back to the queue and the next get() starts over.
+        frames: list[Any] = []
+        self.get_in_progress = True
+        try:
+            while True:
+                if not self.queue:
+                    await self._wait()
+                frame = self._popleft()
+                frames.append(frame)
+                if frame.fin:
+                    break
+        except BaseException:
+            self.queue.extendleft(reversed(frames))
+            raise
+        finally:
+            self.get_in_progress = False
+        data = b"".join([frame.data for frame in frames])
+        if decode is None:
+            decode = frames[0].opcode is TEXT
+        # Text was validated as it arrived (RFC 6455 §8.1); decoding can't fail then.
+        return data.decode() if decode else data
+
+    async def get_iter(self, decode: bool | None = None) -> AsyncIterator[str | bytes]:
+        """Yield the next message in pieces: each fragment as it arrives.
+
+        Text is decoded incrementally, so that a character split across fragments is
+        returned whole, in the piece where it ends.
+        """
+        if self.get_in_progress:
+            raise ConcurrencyError("get() or get_iter() is already running")
+        self.get_in_progress = True
+        try:
+            if not self.queue:
+                await self._wait()
+            item = self.queue[0]
+            cls = item.__class__
+            if cls is str:
+                self._popleft()
+                yield item if decode is not False else item.encode()
+                return
+            if cls is bytes:
+                self._popleft()
+                yield item if not decode else item.decode()
+                return
+            frame = self._popleft()
+            if decode is None:
+                decode = frame.opcode is TEXT
+            decoder = _utf8_decoder() if decode else None
+            while True:
+                if decoder is None:
+                    yield frame.data
+                else:
+                    yield decoder.decode(frame.data, frame.fin)
+                if frame.fin:
+                    return
+                if not self.queue:
+                    await self._wait()
+                frame = self._popleft()
+        finally:
+            self.get_in_progress = False

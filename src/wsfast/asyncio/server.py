@@ -1,0 +1,626 @@
+"""asyncio WebSocket server: ``serve()``, a drop-in for ``websockets.asyncio.server``."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import http
+import logging
+import socket
+from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from types import TracebackType
+from typing import Any, cast
+
+from ..datastructures import Headers, HeadersLike
+from ..exceptions import InvalidHandshake, InvalidHeader
+from ..extensions.base import ServerExtensionFactory
+from ..extensions.permessage_deflate import enable_server_permessage_deflate
+from ..frames import CloseCode
+from ..headers import (
+    build_www_authenticate_basic,
+    parse_authorization_basic,
+    validate_subprotocols,
+)
+from ..http11 import SERVER, Request, Response
+from ..protocol import CONNECTING, OPEN
+from ..server import ServerProtocol
+from ..typing import LoggerLike, Origin, StatusLike, Subprotocol
+from .connection import Connection, broadcast
+
+__all__ = [
+    "Server",
+    "ServerConnection",
+    "basic_auth",
+    "broadcast",
+    "serve",
+    "unix_serve",
+]
+
+
+class ServerConnection(Connection):
+    """:mod:`asyncio` implementation of a WebSocket server connection.
+
+    Provides :meth:`recv` and :meth:`send`, and iterates on incoming messages::
+
+        async for message in websocket:
+            await process(message)
+    """
+
+    def __init__(
+        self,
+        protocol: ServerProtocol,
+        server: Server,
+        *,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        close_timeout: float | None = 10,
+        max_queue: int | None | tuple[int | None, int | None] = 16,
+        write_limit: int | tuple[int, int | None] = 2**15,
+    ) -> None:
+        self.protocol: ServerProtocol
+        super().__init__(
+            protocol,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            max_queue=max_queue,
+            write_limit=write_limit,
+        )
+        self.server = server
+        self.request_rcvd: asyncio.Future[None] = self.loop.create_future()
+        self.username: str  # see basic_auth()
+
+    def respond(self, status: StatusLike, text: str) -> Response:
+        """Create a plain text HTTP response, for ``process_request`` or
+        ``process_response`` to return; modify its headers before if needed."""
+        return self.protocol.reject(status, text)
+
+    async def handshake(
+        self,
+        process_request: (
+            Callable[[ServerConnection, Request], Awaitable[Response | None] | Response | None]
+            | None
+        ) = None,
+        process_response: (
+            Callable[
+                [ServerConnection, Request, Response],
+                Awaitable[Response | None] | Response | None,
+            ]
+            | None
+        ) = None,
+        server_header: str | None = SERVER,
+    ) -> None:
+        """Perform the opening handshake (RFC 6455 §4.2)."""
+        await asyncio.wait(
+            [self.request_rcvd, self.connection_lost_waiter],
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+
+        if self.request is not None:
+            async with self.send_context(expected_state=CONNECTING):
+                response = None
+
+                if process_request is not None:
+                    try:
+                        response = process_request(self, self.request)  # type: ignore[assignment]
+                        if isinstance(response, Awaitable):
+                            response = await response
+                    except Exception as exc:
+                        self.protocol.handshake_exc = exc
+                        response = self.protocol.reject(
+                            http.HTTPStatus.INTERNAL_SERVER_ERROR,
+                            (
+                                "Failed to open a WebSocket connection.\n"
+                                "See server log for more information.\n"
+                            ),
+                        )
+
+                if response is None:
+                    if self.server.is_serving():
+                        self.response = self.protocol.accept(self.request)
+                    else:
+                        self.response = self.protocol.reject(
+                            http.HTTPStatus.SERVICE_UNAVAILABLE,
+                            "Server is shutting down.\n",
+                        )
+                else:
+                    assert isinstance(response, Response)  # help mypy
+                    self.response = response
+
+                if server_header:
+                    self.response.headers["Server"] = server_header
+
+                response = None
+
+                if process_response is not None:
+                    try:
+                        response = process_response(self, self.request, self.response)  # type: ignore[assignment]
+                        if isinstance(response, Awaitable):
+                            response = await response
+                    except Exception as exc:
+                        self.protocol.handshake_exc = exc
+                        response = self.protocol.reject(
+                            http.HTTPStatus.INTERNAL_SERVER_ERROR,
+                            (
+                                "Failed to open a WebSocket connection.\n"
+                                "See server log for more information.\n"
+                            ),
+                        )
+
+                if response is not None:
+                    assert isinstance(response, Response)  # help mypy
+                    self.response = response
+
+                self.protocol.send_response(self.response)
+                if self.protocol.state is OPEN:
+                    # Bytes go straight to the frame reader from now on; frames that the
+                    # client sent right behind its request are processed now.
+                    self._start_direct_receive()
+
+        # self.protocol.handshake_exc is set when the connection is lost before receiving
+        # a request, when the request cannot be parsed, or when the handshake fails,
+        # including when process_request or process_response raises an exception.
+
+        # It isn't set when process_request or process_response sends an HTTP response
+        # that rejects the handshake.
+
+        if self.protocol.handshake_exc is not None:
+            raise self.protocol.handshake_exc
+
+    def process_handshake_events(self) -> None:
+        if not self.request_rcvd.done():
+            for event in self.protocol.events_received():
+                if isinstance(event, Request):
+                    self.request = event
+                    self.request_rcvd.set_result(None)
+                    break
+            self._after_receive()
+            return
+        super().process_handshake_events()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.protocol.remote_address = transport.get_extra_info("peername")
+        self.server.start_connection_handler(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        try:
+            super().connection_lost(exc)
+        finally:
+            # If the connection is closed during the handshake, unblock it.
+            if not self.request_rcvd.done():
+                self.request_rcvd.set_result(None)
+
+
+class Server:
+    """WebSocket server returned by :func:`serve`.
+
+    Mirrors the API of :class:`asyncio.Server` and keeps track of connections: closing the
+    server closes them, with 1001 (going away).
+    """
+
+    def __init__(
+        self,
+        handler: Callable[[ServerConnection], Awaitable[None]],
+        *,
+        process_request: Any = None,
+        process_response: Any = None,
+        server_header: str | None = SERVER,
+        open_timeout: float | None = 10,
+        logger: LoggerLike | None = None,
+    ) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.handler = handler
+        self.process_request = process_request
+        self.process_response = process_response
+        self.server_header = server_header
+        self.open_timeout = open_timeout
+        if logger is None:
+            logger = logging.getLogger("websockets.server")
+        self.logger = logger
+
+        # Keep track of active connections.
+        self.handlers: dict[ServerConnection, asyncio.Task[None]] = {}
+
+        # Task responsible for closing the server and terminating connections.
+        self.close_task: asyncio.Task[None] | None = None
+
+        # Completed when the server is closed and connections are terminated.
+        self.closed_waiter: asyncio.Future[None] = self.loop.create_future()
+
+    @property
+    def connections(self) -> set[ServerConnection]:
+        """Set of active connections: those past the opening handshake and not closed."""
+        return {
+            connection
+            for connection in self.handlers
+            if connection.protocol.state is OPEN
+        }
+
+    def wrap(self, server: asyncio.Server) -> None:
+        """Attach to a given :class:`asyncio.Server`."""
+        self.server = server
+        for sock in server.sockets:
+            if sock.family == socket.AF_INET:
+                name = "%s:%d" % sock.getsockname()
+            elif sock.family == socket.AF_INET6:
+                name = "[%s]:%d" % sock.getsockname()[:2]
+            elif sock.family == socket.AF_UNIX:
+                name = sock.getsockname()
+            else:  # pragma: no cover
+                name = str(sock.getsockname())
+            self.logger.info("server listening on %s", name)
+
+    async def conn_handler(self, connection: ServerConnection) -> None:
+        """Handle the lifecycle of a WebSocket connection: handshake, handler, close."""
+        try:
+            async with asyncio.timeout(self.open_timeout):
+                try:
+                    await connection.handshake(
+                        self.process_request,
+                        self.process_response,
+                        self.server_header,
+                    )
+                except asyncio.CancelledError:
+                    connection.transport.abort()
+                    raise
+                except InvalidHandshake:
+                    # The protocol logged the rejection (one INFO line, see the
+                    # handshake-400 spec) and sent the response.
+                    connection.transport.abort()
+                    return
+                except Exception:
+                    connection.logger.error("opening handshake failed", exc_info=True)
+                    connection.transport.abort()
+                    return
+        except TimeoutError:
+            connection.logger.info("opening handshake timed out (open_timeout)")
+            connection.transport.abort()
+            return
+
+        if connection.protocol.state is not OPEN:
+            # process_request or process_response answered with its own HTTP response.
+            connection.transport.close()
+            return
+
+        try:
+            connection.start_keepalive()
+            await self.handler(connection)
+        except Exception:
+            connection.logger.error("connection handler failed", exc_info=True)
+            await connection.close(CloseCode.INTERNAL_ERROR)
+        else:
+            await connection.close()
+
+    def _handler_done(self, connection: ServerConnection, task: asyncio.Task[None]) -> None:
+        del self.handlers[connection]
+        if not task.cancelled() and task.exception() is not None:  # pragma: no cover
+            connection.logger.error("connection handler crashed", exc_info=task.exception())
+
+    def start_connection_handler(self, connection: ServerConnection) -> None:
+        """Register a connection with this server and run its handler in a task."""
+        task = self.loop.create_task(self.conn_handler(connection))
+        self.handlers[connection] = task
+        task.add_done_callback(lambda task: self._handler_done(connection, task))
+
+    def close(self, close_connections: bool = True) -> None:
+        """Close the server: stop listening, then close connections with 1001 (going away)
+        when ``close_connections`` is true, then wait for the handlers to finish.
+
+        :meth:`close` is idempotent. Use :meth:`wait_closed` to wait for it to complete.
+        """
+        if self.close_task is None:
+            self.close_task = self.get_loop().create_task(self._close(close_connections))
+
+    async def _close(self, close_connections: bool) -> None:
+        self.logger.info("server closing")
+
+        # Stop accepting new connections.
+        self.server.close()
+
+        # Let handshakes in progress see that the server is shutting down: they answer 503.
+        await asyncio.sleep(0)
+
+        if close_connections:
+            # Close OPEN connections with 1001 (going away); let the handlers of connections
+            # still in the handshake run into the 503 above.
+            close_tasks = [
+                asyncio.create_task(connection.close(CloseCode.GOING_AWAY))
+                for connection in self.handlers
+                if connection.protocol.state is not CONNECTING
+            ]
+            if close_tasks:
+                await asyncio.wait(close_tasks)
+
+        # Wait until all accepted connections reach connection_made() and call
+        # start_connection_handler() (since Python 3.12, asyncio waits for connections).
+        await self.server.wait_closed()
+
+        # Wait until all connection handlers terminate.
+        if self.handlers:
+            await asyncio.wait(self.handlers.values())
+
+        # Tell wait_closed() to return.
+        self.closed_waiter.set_result(None)
+        self.logger.info("server closed")
+
+    async def wait_closed(self) -> None:
+        """Wait until the server is closed and every connection handler has returned."""
+        await asyncio.shield(self.closed_waiter)
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        """See :meth:`asyncio.Server.get_loop`."""
+        return self.server.get_loop()
+
+    def is_serving(self) -> bool:  # pragma: no cover
+        """See :meth:`asyncio.Server.is_serving`."""
+        return self.server.is_serving()
+
+    async def start_serving(self) -> None:  # pragma: no cover
+        """See :meth:`asyncio.Server.start_serving`."""
+        await self.server.start_serving()
+
+    async def serve_forever(self) -> None:  # pragma: no cover
+        """See :meth:`asyncio.Server.serve_forever`."""
+        await self.server.serve_forever()
+
+    @property
+    def sockets(self) -> tuple[socket.socket, ...]:
+        """See :attr:`asyncio.Server.sockets`."""
+        return tuple(self.server.sockets)
+
+    async def __aenter__(self) -> Server:  # pragma: no cover
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:  # pragma: no cover
+        self.close()
+        await self.wait_closed()
+
+
+class serve:
+    """Create a WebSocket server listening on ``host`` and ``port``.
+
+    Awaiting it returns a :class:`Server`; ``async with serve(...)`` closes it on exit.
+    ``handler`` is a coroutine function run with each :class:`ServerConnection`; the
+    connection is closed when it returns. Arguments and defaults are those of
+    ``websockets.asyncio.server.serve``; other keyword arguments go to
+    :meth:`~asyncio.loop.create_server`.
+    """
+
+    def __init__(
+        self,
+        handler: Callable[[ServerConnection], Awaitable[None]],
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        # WebSocket
+        origins: Sequence[Origin | Any | None] | None = None,
+        extensions: Sequence[ServerExtensionFactory] | None = None,
+        subprotocols: Sequence[Subprotocol] | None = None,
+        select_subprotocol: (
+            Callable[[ServerConnection, Sequence[Subprotocol]], Subprotocol | None] | None
+        ) = None,
+        compression: str | None = "deflate",
+        # HTTP
+        process_request: Any = None,
+        process_response: Any = None,
+        server_header: str | None = SERVER,
+        # Timeouts
+        open_timeout: float | None = 10,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        close_timeout: float | None = 10,
+        # Limits
+        max_size: int | None | tuple[int | None, int | None] = 2**20,
+        max_queue: int | None | tuple[int | None, int | None] = 16,
+        write_limit: int | tuple[int, int | None] = 2**15,
+        # Logging
+        logger: LoggerLike | None = None,
+        # Escape hatch for advanced customization
+        create_connection: type[ServerConnection] | None = None,
+        # Other keyword arguments are passed to loop.create_server
+        **kwargs: Any,
+    ) -> None:
+        if subprotocols is not None:
+            validate_subprotocols(subprotocols)
+
+        if compression == "deflate":
+            extensions = enable_server_permessage_deflate(extensions)
+        elif compression is not None:
+            raise ValueError(f"unsupported compression: {compression}")
+
+        if create_connection is None:
+            create_connection = ServerConnection
+
+        self.server = Server(
+            handler,
+            process_request=process_request,
+            process_response=process_response,
+            server_header=server_header,
+            open_timeout=open_timeout,
+            logger=logger,
+        )
+
+        if kwargs.get("ssl") is not None:
+            kwargs.setdefault("ssl_handshake_timeout", open_timeout)
+            kwargs.setdefault("ssl_shutdown_timeout", close_timeout)
+
+        def factory() -> ServerConnection:
+            connection: ServerConnection
+
+            def protocol_select_subprotocol(
+                protocol: ServerProtocol, subprotocols: Sequence[Subprotocol]
+            ) -> Subprotocol | None:
+                # The application's callable receives the connection, as in websockets.
+                assert select_subprotocol is not None
+                assert protocol is connection.protocol
+                return select_subprotocol(connection, subprotocols)
+
+            protocol = ServerProtocol(
+                origins=origins,
+                extensions=extensions,
+                subprotocols=subprotocols,
+                select_subprotocol=(
+                    protocol_select_subprotocol if select_subprotocol is not None else None
+                ),
+                max_size=max_size,
+                logger=logger,
+            )
+            connection = create_connection(
+                protocol,
+                self.server,
+                ping_interval=ping_interval,
+                ping_timeout=ping_timeout,
+                close_timeout=close_timeout,
+                max_queue=max_queue,
+                write_limit=write_limit,
+            )
+            return connection
+
+        self._factory = factory
+        self._host, self._port = host, port
+        self._kwargs = kwargs
+
+    async def _create_server(self) -> asyncio.Server:
+        loop = asyncio.get_running_loop()
+        kwargs = dict(self._kwargs)
+        if kwargs.pop("unix", False):
+            return await loop.create_unix_server(self._factory, **kwargs)
+        # mypy cannot tell that kwargs must provide sock when port is None.
+        return await loop.create_server(self._factory, self._host, self._port, **kwargs)  # type: ignore[arg-type]
+
+    # async with serve(...) as ...: ...
+
+    async def __aenter__(self) -> Server:
+        return await self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.server.close()
+        await self.server.wait_closed()
+
+    # ... = await serve(...)
+
+    def __await__(self) -> Generator[Any, None, Server]:
+        return self.__await_impl__().__await__()
+
+    async def __await_impl__(self) -> Server:
+        server = await self._create_server()
+        self.server.wrap(server)
+        return self.server
+
+    __iter__ = __await__
+
+
+def unix_serve(
+    handler: Callable[[ServerConnection], Awaitable[None]],
+    path: str | None = None,
+    **kwargs: Any,
+) -> Awaitable[Server]:
+    """Create a WebSocket server listening on a Unix socket at ``path``.
+
+    Other arguments are those of :func:`serve`.
+    """
+    return serve(handler, unix=True, path=path, **kwargs)
+
+
+def is_credentials(credentials: Any) -> bool:
+    try:
+        username, password = credentials
+    except (TypeError, ValueError):
+        return False
+    else:
+        return isinstance(username, str) and isinstance(password, str)
+
+
+def basic_auth(
+    realm: str = "",
+    credentials: tuple[str, str] | Iterable[tuple[str, str]] | None = None,
+    check_credentials: Callable[[str, str], Awaitable[bool] | bool] | None = None,
+) -> Callable[[ServerConnection, Request], Awaitable[Response | None]]:
+    """Build a ``process_request`` function enforcing HTTP Basic Authentication
+    (RFC 7617) on the opening handshake.
+
+    Give either ``credentials`` (a ``(username, password)`` pair or a list of them) or
+    ``check_credentials``, a function of ``username, password`` that returns a bool or
+    an awaitable one. On success, the connection's ``username`` attribute is set; on
+    failure the client gets 401 with a ``WWW-Authenticate`` challenge for ``realm``.
+    """
+    if (credentials is None) == (check_credentials is None):
+        raise ValueError("provide either credentials or check_credentials")
+
+    if credentials is not None:
+        if is_credentials(credentials):
+            credentials_list = [cast(tuple[str, str], credentials)]
+        elif isinstance(credentials, Iterable):
+            credentials_list = list(cast(Iterable[tuple[str, str]], credentials))
+            if not all(is_credentials(item) for item in credentials_list):
+                raise TypeError(f"invalid credentials argument: {credentials}")
+        else:
+            raise TypeError(f"invalid credentials argument: {credentials}")
+
+        credentials_dict = dict(credentials_list)
+
+        def check_credentials(username: str, password: str) -> bool:
+            try:
+                expected_password = credentials_dict[username]
+            except KeyError:
+                return False
+            # Constant time, so that timing doesn't reveal how much of a guess was right.
+            return hmac.compare_digest(expected_password, password)
+
+    assert check_credentials is not None  # help mypy
+
+    async def process_request(
+        connection: ServerConnection,
+        request: Request,
+    ) -> Response | None:
+        try:
+            authorization = request.headers["Authorization"]
+        except KeyError:
+            response = connection.respond(
+                http.HTTPStatus.UNAUTHORIZED,
+                "Missing credentials\n",
+            )
+            response.headers["WWW-Authenticate"] = build_www_authenticate_basic(realm)
+            return response
+
+        try:
+            username, password = parse_authorization_basic(authorization)
+        except InvalidHeader:
+            response = connection.respond(
+                http.HTTPStatus.UNAUTHORIZED,
+                "Unsupported credentials\n",
+            )
+            response.headers["WWW-Authenticate"] = build_www_authenticate_basic(realm)
+            return response
+
+        valid_credentials = check_credentials(username, password)
+        if isinstance(valid_credentials, Awaitable):
+            valid_credentials = await valid_credentials
+
+        if not valid_credentials:
+            response = connection.respond(
+                http.HTTPStatus.UNAUTHORIZED,
+                "Invalid credentials\n",
+            )
+            response.headers["WWW-Authenticate"] = build_www_authenticate_basic(realm)
+            return response
+
+        connection.username = username
+        return None
+
+    return process_request
+
+
+# Imported for their names, as websockets exposes them here.
+_reexported = (Headers, HeadersLike, broadcast)
