@@ -30,6 +30,7 @@ from ..protocol import OPEN
 from ..streams import StreamReader
 from ..typing import LoggerLike, Origin, Subprotocol
 from ..uri import Proxy, WebSocketURI, get_proxy, parse_proxy, parse_uri
+from .compatibility import asyncio_timeout
 from .connection import Connection
 
 __all__ = ["ClientConnection", "connect", "unix_connect"]
@@ -360,7 +361,7 @@ class connect:
 
     async def __await_impl__(self) -> ClientConnection:
         try:
-            async with asyncio.timeout(self.open_timeout):
+            async with asyncio_timeout(self.open_timeout):
                 for _ in range(MAX_REDIRECTS):
                     self.connection = await self.create_connection()
                     try:

@@ -29,6 +29,7 @@ from ..frames import BINARY, CLOSE, CONT, PONG, TEXT, CloseCode, Frame
 from ..http11 import Request, Response
 from ..protocol import CLOSED, CONNECTING, OPEN, Event, Protocol, State
 from ..typing import Data, LoggerLike, Subprotocol
+from .compatibility import ExceptionGroup, asyncio_timeout, asyncio_timeout_at
 from .messages import Assembler
 
 __all__ = ["Connection", "broadcast"]
@@ -519,7 +520,7 @@ class Connection(asyncio.BufferedProtocol):
                     self.logger.debug("% sent keepalive ping")
                 if self.ping_timeout is not None:
                     try:
-                        async with asyncio.timeout(self.ping_timeout):
+                        async with asyncio_timeout(self.ping_timeout):
                             latency = await pong_received
                         if self.debug:
                             self.logger.debug("% received keepalive pong")
@@ -835,7 +836,7 @@ class _SendContext:
             if connection.close_deadline is None and connection.close_timeout is not None:
                 connection.close_deadline = connection.loop.time() + connection.close_timeout
             try:
-                async with asyncio.timeout_at(connection.close_deadline):
+                async with asyncio_timeout_at(connection.close_deadline):
                     await asyncio.shield(connection.connection_lost_waiter)
             except TimeoutError:
                 # The peer didn't close the connection in time: close it ourselves.

@@ -25,6 +25,7 @@ from ..http11 import SERVER, Request, Response
 from ..protocol import CONNECTING, OPEN
 from ..server import ServerProtocol
 from ..typing import LoggerLike, Origin, StatusLike, Subprotocol
+from .compatibility import asyncio_timeout
 from .connection import Connection, broadcast
 
 __all__ = [
@@ -254,7 +255,7 @@ class Server:
     async def conn_handler(self, connection: ServerConnection) -> None:
         """Handle the lifecycle of a WebSocket connection: handshake, handler, close."""
         try:
-            async with asyncio.timeout(self.open_timeout):
+            async with asyncio_timeout(self.open_timeout):
                 try:
                     await connection.handshake(
                         self.process_request,
