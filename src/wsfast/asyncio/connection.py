@@ -14,6 +14,7 @@ import collections
 import logging
 import random
 import struct
+import threading
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable
 from types import TracebackType
@@ -34,8 +35,11 @@ from .messages import Assembler
 
 __all__ = ["Connection", "broadcast"]
 
-# Receive buffer for the opening handshake, before the frame reader takes over.
+# Receive buffer for the opening handshake, before the frame reader takes over. One per
+# thread, shared by its connections: buffer_updated() copies the bytes out before anything
+# else runs, and thousands of connections in their handshake don't each hold 16 KiB.
 _HANDSHAKE_BUFFER_SIZE = 16 * 1024
+_handshake_buffers = threading.local()
 
 
 def _write_limits(write_limit: int | tuple[int, int | None]) -> tuple[int, int]:
@@ -101,7 +105,6 @@ class Connection(asyncio.BufferedProtocol):
         # The frame reader, once the handshake is done and until incoming data is discarded:
         # the fast path of buffer_updated(). Before, bytes collect in _handshake_buffer.
         self._frame_reader: Any = None
-        self._handshake_buffer: bytearray | None = None
 
         # Deadline for the closing handshake.
         self.close_deadline: float | None = None
@@ -123,9 +126,10 @@ class Connection(asyncio.BufferedProtocol):
 
         self.connection_lost_waiter: asyncio.Future[None] = self.loop.create_future()
 
-        # Flow control on writes (adapted from asyncio's FlowControlMixin).
+        # Flow control on writes (adapted from asyncio's FlowControlMixin). A list, not a
+        # deque: it's nearly always empty, and an empty deque costs 600 bytes per connection.
         self.paused = False
-        self.drain_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self.drain_waiters: list[asyncio.Future[None]] = []
 
         self._reading_paused = False
         self._close_timer: asyncio.TimerHandle | None = None
@@ -628,7 +632,6 @@ class Connection(asyncio.BufferedProtocol):
         # Unless the handshake's trailing frames already closed or failed the connection.
         if protocol.state is OPEN and (protocol.frame_reader is None or protocol.direct_receive):
             self._frame_reader = protocol.start_direct_receive()
-            self._handshake_buffer = None
             items = protocol.receive_messages()
             if items:
                 self._process_items(items)
@@ -732,9 +735,10 @@ class Connection(asyncio.BufferedProtocol):
         reader = self._frame_reader
         if reader is not None:
             return reader.get_buffer(sizehint)
-        if self._handshake_buffer is None:
-            self._handshake_buffer = bytearray(_HANDSHAKE_BUFFER_SIZE)
-        return self._handshake_buffer
+        buffer = getattr(_handshake_buffers, "buffer", None)
+        if buffer is None:
+            buffer = _handshake_buffers.buffer = bytearray(_HANDSHAKE_BUFFER_SIZE)
+        return buffer
 
     def buffer_updated(self, nbytes: int) -> None:
         reader = self._frame_reader
@@ -755,8 +759,7 @@ class Connection(asyncio.BufferedProtocol):
             if protocol.writes or not protocol.direct_receive:
                 self._after_receive()
             return
-        assert self._handshake_buffer is not None
-        self.protocol.receive_data(self._handshake_buffer[:nbytes])
+        self.protocol.receive_data(_handshake_buffers.buffer[:nbytes])
         self.process_handshake_events()
 
     def process_handshake_events(self) -> None:
