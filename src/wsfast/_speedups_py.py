@@ -61,12 +61,24 @@ def _mask_key(mask: object) -> bytes:
     return key
 
 
+# XOR tables for bytes.translate(): _XOR_TABLES[k][b] == b ^ k.
+_XOR_TABLES = [bytes(value ^ k for value in range(256)) for k in range(256)]
+# Below this size XORing two integers is faster; above it, translating the four interleaved
+# byte streams is (2-3x at 64 KiB: int.from_bytes() converts only ~300 MB/s).
+_TRANSLATE_THRESHOLD = 512
+
+
 def _xor_with_key(data: bytes | memoryview, key: bytes) -> bytes:
     length = len(data)
     if length == 0:
         return b""
-    # RFC 6455 §5.3: octet i of the payload is XORed with octet i % 4 of the key. XORing two
-    # integers built from the whole payload does this in one C-level operation.
+    # RFC 6455 §5.3: octet i of the payload is XORed with octet i % 4 of the key.
+    if length >= _TRANSLATE_THRESHOLD:
+        out = bytearray(data)
+        for phase in range(4):
+            out[phase::4] = out[phase::4].translate(_XOR_TABLES[key[phase]])
+        return bytes(out)
+    # XORing two integers built from the whole payload does it in one C-level operation.
     repeated = key * (length >> 2) + key[: length & 3]
     return (
         int.from_bytes(data, _BYTEORDER) ^ int.from_bytes(repeated, _BYTEORDER)

@@ -622,11 +622,17 @@ class Protocol:
         except Exception as exc:
             self._fail_for(exc)
             return []
-        for item in items:
+        for index, item in enumerate(items):
             if item.__class__ is not str and item.__class__ is not bytes:
                 if self.debug:
                     self.logger.debug("< %s", item)
-                self._process_frame(item)
+                try:
+                    self._process_frame(item)
+                except Exception as exc:
+                    # E.g. a close frame with an invalid code, or one that cuts a fragmented
+                    # message short: what came before it stands, nothing after it does.
+                    self._fail_for(exc)
+                    return items[:index]
         return items
 
     def _too_big_reason(self, exc: PayloadTooBig) -> str:

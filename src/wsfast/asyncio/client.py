@@ -96,17 +96,15 @@ class ClientConnection(Connection):
         protocol = self.protocol
         if not self.response_rcvd.done():
             events = protocol.events_received()
-            for event in events:
+            for index, event in enumerate(events):
                 if isinstance(event, Response):
                     self.response = event
                     self.response_rcvd.set_result(None)
+                    # Frames that came in the same read as the response follow it.
+                    self._process_frames(events[index + 1 :])
                     break
-            if self.response is None:
-                self._after_receive()
-                return
-            if protocol.state is OPEN:
-                # The handshake succeeded: bytes go straight to the frame reader now, and
-                # frames that came with the response are processed.
+            if self.response is not None and protocol.state is OPEN:
+                # The handshake succeeded: bytes go straight to the frame reader now.
                 self._start_direct_receive()
             else:
                 self._after_receive()
@@ -151,6 +149,7 @@ class connect:
         ping_interval: float | None = 20,
         ping_timeout: float | None = 20,
         close_timeout: float | None = 10,
+        reconnect_delays: Callable[[], Generator[float]] = backoff,
         # Limits
         max_size: int | None | tuple[int | None, int | None] = 2**20,
         max_queue: int | None | tuple[int | None, int | None] = 16,
@@ -163,6 +162,12 @@ class connect:
         **kwargs: Any,
     ) -> None:
         self.uri = uri
+        # Fail here, not when awaited, on what can't work whatever the server does.
+        ws_uri = parse_uri(uri)
+        if not ws_uri.secure and kwargs.get("ssl") is not None:
+            raise ValueError("ssl argument is incompatible with a ws:// URI")
+        if ws_uri.secure and "ssl" in kwargs and kwargs["ssl"] is None:
+            raise ValueError("ssl=None is incompatible with a wss:// URI")
 
         if subprotocols is not None:
             validate_subprotocols(subprotocols)
@@ -202,6 +207,7 @@ class connect:
         self.additional_headers = additional_headers
         self.user_agent_header = user_agent_header
         self.process_exception = process_exception
+        self.reconnect_delays = reconnect_delays
         self.open_timeout = open_timeout
         self.logger = logger
         self.connection_kwargs = kwargs
@@ -406,7 +412,10 @@ class connect:
         exc_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        await self.connection.close()
+        try:
+            await self.connection.__aexit__(exc_type, exc_value, traceback)
+        finally:
+            del self.connection
 
     # async for ... in connect(...):
 
@@ -429,7 +438,7 @@ class connect:
                     raise new_exc from exc
                 # Transient: wait, longer each time, then try again.
                 if delays is None:
-                    delays = backoff()
+                    delays = self.reconnect_delays()
                 delay = next(delays)
                 self.logger.info(
                     "connect failed; reconnecting in %.1f seconds: %s",

@@ -16,7 +16,7 @@ import random
 import struct
 import threading
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -267,6 +267,7 @@ class Connection(asyncio.BufferedProtocol):
     async def send(
         self,
         message: Data | Iterable[Data] | AsyncIterable[Data],
+        *,
         text: bool | None = None,
     ) -> None:
         """Send a message.
@@ -315,6 +316,10 @@ class Connection(asyncio.BufferedProtocol):
                     protocol.send_text(message)  # type: ignore[arg-type]
                 else:
                     protocol.send_binary(message)  # type: ignore[arg-type]
+
+        elif isinstance(message, Mapping):
+            # Iterating a dict sends its keys: almost certainly not what was meant.
+            raise TypeError("data is a dict-like object")
 
         elif isinstance(message, Iterable):
             await self._send_fragments(iter(message), text, asynchronous=False)
@@ -854,26 +859,27 @@ class _SendContext:
 
 def broadcast(
     connections: Iterable[Connection],
-    message: Data,
+    message: Data | bytearray | memoryview,
+    *,
+    text: bool | None = None,
     raise_exceptions: bool = False,
 ) -> None:
     """Broadcast a message to several WebSocket connections.
 
-    The frame is built once per distinct set of extensions, not once per connection, and
-    written without waiting for any connection: slow connections are skipped (when their
-    write buffer is over the limit) rather than slowing down the others. Connections that
-    aren't open are skipped too. Compressed connections are sent their own frame, since
-    each has its own compression context.
+    A :class:`str` goes out as a text frame, bytes-like objects as a binary frame; ``text``
+    overrides that. The message is written without waiting for any connection: a
+    connection whose write buffer is over its limit is skipped rather than slowing down the
+    others, and so are connections that aren't open or are sending a fragmented message.
 
     Raises:
         TypeError: If ``message`` doesn't have a supported type.
         ExceptionGroup: With ``raise_exceptions``, the errors from each connection.
     """
     if isinstance(message, str):
-        send_method = "send_text"
+        send_method = "send_binary" if text is False else "send_text"
         message = message.encode()
     elif isinstance(message, (bytes, bytearray, memoryview)):
-        send_method = "send_binary"
+        send_method = "send_text" if text else "send_binary"
     else:
         raise TypeError("data must be str or bytes")
 

@@ -6,12 +6,12 @@ import asyncio
 import hmac
 import http
 import logging
+import re
 import socket
 from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from types import TracebackType
 from typing import Any, cast
 
-from ..datastructures import Headers, HeadersLike
 from ..exceptions import InvalidHandshake, InvalidHeader
 from ..extensions.base import ServerExtensionFactory
 from ..extensions.permessage_deflate import enable_server_permessage_deflate
@@ -197,13 +197,15 @@ class Server:
     """WebSocket server returned by :func:`serve`.
 
     Mirrors the API of :class:`asyncio.Server` and keeps track of connections: closing the
-    server closes them, with 1001 (going away).
+    server closes them, with 1001 (going away) by default. Awaiting it (or entering it with
+    ``async with``) starts listening, with ``create_server``.
     """
 
     def __init__(
         self,
         handler: Callable[[ServerConnection], Awaitable[None]],
         *,
+        create_server: Callable[[], Awaitable[asyncio.Server]] | None = None,
         process_request: Any = None,
         process_response: Any = None,
         server_header: str | None = SERVER,
@@ -211,6 +213,7 @@ class Server:
         logger: LoggerLike | None = None,
     ) -> None:
         self.loop = asyncio.get_running_loop()
+        self.create_server = create_server
         self.handler = handler
         self.process_request = process_request
         self.process_response = process_response
@@ -304,16 +307,23 @@ class Server:
         self.handlers[connection] = task
         task.add_done_callback(lambda task: self._handler_done(connection, task))
 
-    def close(self, close_connections: bool = True) -> None:
-        """Close the server: stop listening, then close connections with 1001 (going away)
-        when ``close_connections`` is true, then wait for the handlers to finish.
+    def close(
+        self,
+        close_connections: bool = True,
+        code: CloseCode | int = CloseCode.GOING_AWAY,
+        reason: str = "",
+    ) -> None:
+        """Close the server: stop listening, then close connections with ``code`` and
+        ``reason`` when ``close_connections`` is true, then wait for the handlers to finish.
 
         :meth:`close` is idempotent. Use :meth:`wait_closed` to wait for it to complete.
         """
         if self.close_task is None:
-            self.close_task = self.get_loop().create_task(self._close(close_connections))
+            self.close_task = self.get_loop().create_task(
+                self._close(close_connections, code, reason)
+            )
 
-    async def _close(self, close_connections: bool) -> None:
+    async def _close(self, close_connections: bool, code: int, reason: str) -> None:
         self.logger.info("server closing")
 
         # Stop accepting new connections.
@@ -326,7 +336,7 @@ class Server:
             # Close OPEN connections with 1001 (going away); let the handlers of connections
             # still in the handshake run into the 503 above.
             close_tasks = [
-                asyncio.create_task(connection.close(CloseCode.GOING_AWAY))
+                asyncio.create_task(connection.close(code, reason))
                 for connection in self.handlers
                 if connection.protocol.state is not CONNECTING
             ]
@@ -361,141 +371,35 @@ class Server:
         """See :meth:`asyncio.Server.start_serving`."""
         await self.server.start_serving()
 
-    async def serve_forever(self) -> None:  # pragma: no cover
-        """See :meth:`asyncio.Server.serve_forever`."""
-        await self.server.serve_forever()
+    async def serve_forever(self) -> None:
+        """Serve until :meth:`close` is called or this coroutine is cancelled, which closes
+        the server (see :meth:`asyncio.Server.serve_forever`)."""
+        try:
+            if not self.is_serving():
+                await self.start_serving()
+            await self.wait_closed()
+        except asyncio.CancelledError:
+            try:
+                self.close()
+                await self.wait_closed()
+            finally:
+                raise
 
     @property
     def sockets(self) -> tuple[socket.socket, ...]:
         """See :attr:`asyncio.Server.sockets`."""
         return tuple(self.server.sockets)
 
-    async def __aenter__(self) -> Server:  # pragma: no cover
+    async def _await(self) -> Server:
+        if not hasattr(self, "server"):
+            assert self.create_server is not None, "nothing to start: give create_server"
+            self.wrap(await self.create_server())
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:  # pragma: no cover
-        self.close()
-        await self.wait_closed()
+    def __await__(self) -> Generator[Any, None, Server]:
+        return self._await().__await__()
 
-
-class serve:
-    """Create a WebSocket server listening on ``host`` and ``port``.
-
-    Awaiting it returns a :class:`Server`; ``async with serve(...)`` closes it on exit.
-    ``handler`` is a coroutine function run with each :class:`ServerConnection`; the
-    connection is closed when it returns. Arguments and defaults are those of
-    ``websockets.asyncio.server.serve``; other keyword arguments go to
-    :meth:`~asyncio.loop.create_server`.
-    """
-
-    def __init__(
-        self,
-        handler: Callable[[ServerConnection], Awaitable[None]],
-        host: str | None = None,
-        port: int | None = None,
-        *,
-        # WebSocket
-        origins: Sequence[Origin | Any | None] | None = None,
-        extensions: Sequence[ServerExtensionFactory] | None = None,
-        subprotocols: Sequence[Subprotocol] | None = None,
-        select_subprotocol: (
-            Callable[[ServerConnection, Sequence[Subprotocol]], Subprotocol | None] | None
-        ) = None,
-        compression: str | None = "deflate",
-        # HTTP
-        process_request: Any = None,
-        process_response: Any = None,
-        server_header: str | None = SERVER,
-        # Timeouts
-        open_timeout: float | None = 10,
-        ping_interval: float | None = 20,
-        ping_timeout: float | None = 20,
-        close_timeout: float | None = 10,
-        # Limits
-        max_size: int | None | tuple[int | None, int | None] = 2**20,
-        max_queue: int | None | tuple[int | None, int | None] = 16,
-        write_limit: int | tuple[int, int | None] = 2**15,
-        # Logging
-        logger: LoggerLike | None = None,
-        # Escape hatch for advanced customization
-        create_connection: type[ServerConnection] | None = None,
-        # Other keyword arguments are passed to loop.create_server
-        **kwargs: Any,
-    ) -> None:
-        if subprotocols is not None:
-            validate_subprotocols(subprotocols)
-
-        if compression == "deflate":
-            extensions = enable_server_permessage_deflate(extensions)
-        elif compression is not None:
-            raise ValueError(f"unsupported compression: {compression}")
-
-        if create_connection is None:
-            create_connection = ServerConnection
-
-        self.server = Server(
-            handler,
-            process_request=process_request,
-            process_response=process_response,
-            server_header=server_header,
-            open_timeout=open_timeout,
-            logger=logger,
-        )
-
-        if kwargs.get("ssl") is not None:
-            kwargs.setdefault("ssl_handshake_timeout", open_timeout)
-            kwargs.setdefault("ssl_shutdown_timeout", close_timeout)
-
-        def factory() -> ServerConnection:
-            connection: ServerConnection
-
-            def protocol_select_subprotocol(
-                protocol: ServerProtocol, subprotocols: Sequence[Subprotocol]
-            ) -> Subprotocol | None:
-                # The application's callable receives the connection, as in websockets.
-                assert select_subprotocol is not None
-                assert protocol is connection.protocol
-                return select_subprotocol(connection, subprotocols)
-
-            protocol = ServerProtocol(
-                origins=origins,
-                extensions=extensions,
-                subprotocols=subprotocols,
-                select_subprotocol=(
-                    protocol_select_subprotocol if select_subprotocol is not None else None
-                ),
-                max_size=max_size,
-                logger=logger,
-            )
-            connection = create_connection(
-                protocol,
-                self.server,
-                ping_interval=ping_interval,
-                ping_timeout=ping_timeout,
-                close_timeout=close_timeout,
-                max_queue=max_queue,
-                write_limit=write_limit,
-            )
-            return connection
-
-        self._factory = factory
-        self._host, self._port = host, port
-        self._kwargs = kwargs
-
-    async def _create_server(self) -> asyncio.Server:
-        loop = asyncio.get_running_loop()
-        kwargs = dict(self._kwargs)
-        if kwargs.pop("unix", False):
-            return await loop.create_unix_server(self._factory, **kwargs)
-        # mypy cannot tell that kwargs must provide sock when port is None.
-        return await loop.create_server(self._factory, self._host, self._port, **kwargs)  # type: ignore[arg-type]
-
-    # async with serve(...) as ...: ...
+    __iter__ = __await__
 
     async def __aenter__(self) -> Server:
         return await self
@@ -506,27 +410,131 @@ class serve:
         exc_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.server.close()
-        await self.server.wait_closed()
+        self.close()
+        await self.wait_closed()
 
-    # ... = await serve(...)
 
-    def __await__(self) -> Generator[Any, None, Server]:
-        return self.__await_impl__().__await__()
+def serve(
+    handler: Callable[[ServerConnection], Awaitable[None]],
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    # WebSocket
+    origins: Sequence[Origin | re.Pattern[str] | None] | None = None,
+    extensions: Sequence[ServerExtensionFactory] | None = None,
+    subprotocols: Sequence[Subprotocol] | None = None,
+    select_subprotocol: (
+        Callable[[ServerConnection, Sequence[Subprotocol]], Subprotocol | None] | None
+    ) = None,
+    compression: str | None = "deflate",
+    # HTTP
+    process_request: (
+        Callable[[ServerConnection, Request], Awaitable[Response | None] | Response | None]
+        | None
+    ) = None,
+    process_response: (
+        Callable[
+            [ServerConnection, Request, Response],
+            Awaitable[Response | None] | Response | None,
+        ]
+        | None
+    ) = None,
+    server_header: str | None = SERVER,
+    # Timeouts
+    open_timeout: float | None = 10,
+    ping_interval: float | None = 20,
+    ping_timeout: float | None = 20,
+    close_timeout: float | None = 10,
+    # Limits
+    max_size: int | None | tuple[int | None, int | None] = 2**20,
+    max_queue: int | None | tuple[int | None, int | None] = 16,
+    write_limit: int | tuple[int, int | None] = 2**15,
+    # Logging
+    logger: LoggerLike | None = None,
+    # Escape hatch for advanced customization
+    create_connection: type[ServerConnection] | None = None,
+    # Other keyword arguments are passed to loop.create_server
+    **kwargs: Any,
+) -> Server:
+    """Create a WebSocket server listening on ``host`` and ``port``.
 
-    async def __await_impl__(self) -> Server:
-        server = await self._create_server()
-        self.server.wrap(server)
-        return self.server
+    Returns a :class:`Server`: await it, or enter it with ``async with serve(...)``, which
+    closes it on exit. ``handler`` is a coroutine function run with each
+    :class:`ServerConnection`; the connection is closed when it returns. Arguments and
+    defaults are those of ``websockets.asyncio.server.serve``; other keyword arguments go
+    to :meth:`~asyncio.loop.create_server`.
+    """
+    if subprotocols is not None:
+        validate_subprotocols(subprotocols)
 
-    __iter__ = __await__
+    if compression == "deflate":
+        extensions = enable_server_permessage_deflate(extensions)
+    elif compression is not None:
+        raise ValueError(f"unsupported compression: {compression}")
+
+    if create_connection is None:
+        create_connection = ServerConnection
+
+    if kwargs.get("ssl") is not None:
+        kwargs.setdefault("ssl_handshake_timeout", open_timeout)
+        kwargs.setdefault("ssl_shutdown_timeout", close_timeout)
+
+    def factory() -> ServerConnection:
+        connection: ServerConnection
+
+        def protocol_select_subprotocol(
+            protocol: ServerProtocol, subprotocols: Sequence[Subprotocol]
+        ) -> Subprotocol | None:
+            # The application's callable receives the connection, as in websockets.
+            assert select_subprotocol is not None
+            assert protocol is connection.protocol
+            return select_subprotocol(connection, subprotocols)
+
+        protocol = ServerProtocol(
+            origins=origins,
+            extensions=extensions,
+            subprotocols=subprotocols,
+            select_subprotocol=(
+                protocol_select_subprotocol if select_subprotocol is not None else None
+            ),
+            max_size=max_size,
+            logger=logger,
+        )
+        connection = create_connection(
+            protocol,
+            server,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            max_queue=max_queue,
+            write_limit=write_limit,
+        )
+        return connection
+
+    def create_server() -> Awaitable[asyncio.Server]:
+        loop = asyncio.get_running_loop()
+        if kwargs.pop("unix", False):
+            return loop.create_unix_server(factory, **kwargs)
+        # mypy cannot tell that kwargs must provide sock when port is None.
+        return loop.create_server(factory, host, port, **kwargs)  # type: ignore[arg-type]
+
+    server = Server(
+        handler,
+        create_server=create_server,
+        process_request=process_request,
+        process_response=process_response,
+        server_header=server_header,
+        open_timeout=open_timeout,
+        logger=logger,
+    )
+    return server
 
 
 def unix_serve(
     handler: Callable[[ServerConnection], Awaitable[None]],
     path: str | None = None,
     **kwargs: Any,
-) -> Awaitable[Server]:
+) -> Server:
     """Create a WebSocket server listening on a Unix socket at ``path``.
 
     Other arguments are those of :func:`serve`.
@@ -622,6 +630,3 @@ def basic_auth(
 
     return process_request
 
-
-# Imported for their names, as websockets exposes them here.
-_reexported = (Headers, HeadersLike, broadcast)
