@@ -35,11 +35,20 @@ from .messages import Assembler
 
 __all__ = ["Connection", "broadcast"]
 
-# Receive buffer for the opening handshake, before the frame reader takes over. One per
-# thread, shared by its connections: buffer_updated() copies the bytes out before anything
-# else runs, and thousands of connections in their handshake don't each hold 16 KiB.
-_HANDSHAKE_BUFFER_SIZE = 16 * 1024
-_handshake_buffers = threading.local()
+# Receive buffer for the opening handshake, before the frame reader takes over, and for TLS
+# connections throughout. One per thread, shared by its connections: buffer_updated() copies
+# the bytes out before anything else runs, and thousands of connections in their handshake
+# don't each hold one. Handed out as a memoryview: asyncio's TLS transport writes into slices
+# of it (buf[offset:]), which must be views, not copies.
+_SHARED_BUFFER_SIZE = 64 * 1024
+_shared_buffers = threading.local()
+
+
+def _shared_buffer() -> memoryview:
+    view: memoryview | None = getattr(_shared_buffers, "view", None)
+    if view is None:
+        view = _shared_buffers.view = memoryview(bytearray(_SHARED_BUFFER_SIZE))
+    return view
 
 
 def _write_limits(write_limit: int | tuple[int, int | None]) -> tuple[int, int]:
@@ -133,6 +142,7 @@ class Connection(asyncio.BufferedProtocol):
 
         self._reading_paused = False
         self._close_timer: asyncio.TimerHandle | None = None
+        self._tls = False
 
     # Public attributes.
 
@@ -215,8 +225,18 @@ class Connection(asyncio.BufferedProtocol):
             ConcurrencyError: If two coroutines call :meth:`recv` or
                 :meth:`recv_streaming` concurrently.
         """
+        # The hot path: a whole message waiting, nobody else receiving.
+        messages = self.recv_messages
+        if messages.queue and not messages.get_in_progress:
+            item = messages.queue[0]
+            if item.__class__ is str and decode is not False:
+                messages._popleft()
+                return item  # type: ignore[no-any-return]
+            if item.__class__ is bytes and not decode:
+                messages._popleft()
+                return item  # type: ignore[no-any-return]
         try:
-            return await self.recv_messages.get(decode)
+            return await messages.get(decode)
         except EOFError:
             pass
         except ConcurrencyError:
@@ -690,6 +710,7 @@ class Connection(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport: asyncio.Transport  # type: ignore[no-redef]
         self.transport = transport
+        self._tls = transport.get_extra_info("ssl_object") is not None
         transport.set_write_buffer_limits(self._write_high, self._write_low)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -738,18 +759,19 @@ class Connection(asyncio.BufferedProtocol):
 
     def get_buffer(self, sizehint: int) -> Any:
         reader = self._frame_reader
-        if reader is not None:
+        if reader is not None and not self._tls:
+            # Straight into the frame reader: its buffer, or a large payload's own object.
             return reader.get_buffer(sizehint)
-        buffer = getattr(_handshake_buffers, "buffer", None)
-        if buffer is None:
-            buffer = _handshake_buffers.buffer = bytearray(_HANDSHAKE_BUFFER_SIZE)
-        return buffer
+        return _shared_buffer()
 
     def buffer_updated(self, nbytes: int) -> None:
         reader = self._frame_reader
         if reader is not None:
             # The hot path: one call into the reader, then the messages it completed.
-            reader.buffer_updated(nbytes)
+            if self._tls:
+                reader.feed_data(_shared_buffers.view[:nbytes])
+            else:
+                reader.buffer_updated(nbytes)
             protocol = self.protocol
             items = protocol.receive_messages()
             if items:
@@ -764,7 +786,7 @@ class Connection(asyncio.BufferedProtocol):
             if protocol.writes or not protocol.direct_receive:
                 self._after_receive()
             return
-        self.protocol.receive_data(_handshake_buffers.buffer[:nbytes])
+        self.protocol.receive_data(bytes(_shared_buffers.view[:nbytes]))
         self.process_handshake_events()
 
     def process_handshake_events(self) -> None:

@@ -1,0 +1,154 @@
+"""Shared pieces of the echo benchmark: library names, event loops, the raw TCP framing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import struct
+import sys
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+HOST = "127.0.0.1"
+
+#: Every library the benchmark knows, in table order. The same library runs on both ends.
+LIBS = (
+    "raw",
+    "websockets",
+    "aiohttp",
+    "picows",
+    "picows.websockets",
+    "wsfast",
+    "wsfast-python",
+)
+LOOPS = ("asyncio", "uvloop")
+
+#: Libraries with a websockets-compatible ``connect``/``serve``: (client module, server module).
+WEBSOCKETS_API = {
+    "websockets": ("websockets.asyncio.client", "websockets.asyncio.server"),
+    "picows.websockets": ("picows.websockets.asyncio.client", "picows.websockets.asyncio.server"),
+    "wsfast": ("wsfast.asyncio.client", "wsfast.asyncio.server"),
+    "wsfast-python": ("wsfast.asyncio.client", "wsfast.asyncio.server"),
+}
+
+#: Libraries that negotiate permessage-deflate when ``--compression`` is given.
+#: ``raw`` stays uncompressed (it is the limit); picows' callback API has no deflate.
+DEFLATE_LIBS = frozenset({"websockets", "aiohttp", "picows.websockets", "wsfast", "wsfast-python"})
+
+
+def lib_env(lib: str, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment both processes of ``lib`` run with."""
+    env = dict(os.environ if base is None else base)
+    env.pop("WSFAST_NO_EXTENSIONS", None)
+    if lib == "wsfast-python":
+        env["WSFAST_NO_EXTENSIONS"] = "1"
+    return env
+
+
+def run_on_loop(main: Coroutine[Any, Any, Any], loop: str) -> Any:
+    """Run ``main`` on a fresh event loop of the given kind and return its result."""
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    if loop == "uvloop":
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    elif loop != "asyncio":
+        raise ValueError(f"unknown loop {loop!r}")
+    if sys.version_info >= (3, 11):
+        with asyncio.Runner(loop_factory=factory) as runner:
+            return runner.run(main)
+    if factory is not None:  # pragma: no cover - Python 3.10
+        import uvloop
+
+        uvloop.install()
+    return asyncio.run(main)  # pragma: no cover - Python 3.10
+
+
+def loop_name(loop: asyncio.AbstractEventLoop) -> str:
+    cls = type(loop)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def pin_to(cpus: str) -> None:
+    """Pin this process to a comma-separated list of CPUs; no-op for an empty string."""
+    if cpus:
+        os.sched_setaffinity(0, {int(cpu) for cpu in cpus.split(",")})
+
+
+def exit_when_parent_goes() -> None:
+    """Exit at once when stdin reaches EOF, i.e. when the parent closes it or dies."""
+
+    def watch() -> None:
+        try:
+            while sys.stdin.buffer.read(4096):
+                pass
+        finally:
+            os._exit(0)
+
+    threading.Thread(target=watch, name="stdin-watch", daemon=True).start()
+
+
+# --- raw TCP: messages with a 4-byte big-endian length prefix -----------------------------
+
+_LENGTH = struct.Struct(">I")
+_MIN_FREE = 64 * 1024
+
+
+class LengthPrefixedProtocol(asyncio.BufferedProtocol):
+    """Receives length-prefixed messages into one reused buffer (no per-read allocation).
+
+    Subclasses implement ``message_received(view, start, length)``: the message occupies
+    ``view[start:start + length]``, valid only during the call.
+    """
+
+    def __init__(self) -> None:
+        self._buf = bytearray(_MIN_FREE * 2)
+        self._view = memoryview(self._buf)
+        self._start = 0  # first unconsumed byte
+        self._end = 0  # end of received data
+        self._need = 0  # size (prefix included) of the incomplete message at _start
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if len(self._buf) - self._end < _MIN_FREE or self._start + self._need > len(self._buf):
+            self._make_room()
+        return self._view[self._end :]
+
+    def _make_room(self) -> None:
+        pending = self._end - self._start
+        wanted = max(self._need, pending) + _MIN_FREE
+        if wanted <= len(self._buf):
+            # Same-length slice assignment: allowed while a view of the buffer is exported.
+            self._buf[0:pending] = self._buf[self._start : self._end]
+        else:
+            buf = bytearray(max(wanted, 2 * len(self._buf)))
+            buf[0:pending] = self._view[self._start : self._end]
+            self._buf = buf
+            self._view = memoryview(buf)
+        self._start, self._end = 0, pending
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._end += nbytes
+        buf, start, end = self._buf, self._start, self._end
+        while end - start >= 4:
+            (length,) = _LENGTH.unpack_from(buf, start)
+            if end - start < 4 + length:
+                self._need = 4 + length
+                break
+            self.message_received(self._view, start + 4, length)
+            start += 4 + length
+            self._need = 0
+        if start == end:
+            start = end = self._end = 0
+        self._start = start
+
+    def message_received(self, view: memoryview, start: int, length: int) -> None:
+        raise NotImplementedError
+
+
+def length_prefix(length: int) -> bytes:
+    return _LENGTH.pack(length)
