@@ -524,9 +524,10 @@ class Connection(asyncio.BufferedProtocol):
         for pong_received, _ping_timestamp in self.pending_pings.values():
             if not pong_received.done():
                 pong_received.set_exception(exc)
-            # If the exception is never retrieved, it will be logged when ping is garbage
-            # collected. This is confusing for users: mark it as retrieved.
-            pong_received.exception()
+                # Nobody may await it any more: mark the exception as retrieved, or asyncio
+                # logs it when the future is collected.
+                pong_received.exception()
+            # A waiter cancelled by its awaiter (a timeout) needs nothing.
         self.pending_pings.clear()
 
     def start_keepalive(self) -> None:
