@@ -117,3 +117,21 @@ def active_codec(codec, monkeypatch):
     implementation = "python" if codec.__name__.endswith("_speedups_py") else "cython"
     monkeypatch.setattr(wsfast.speedups, "IMPLEMENTATION", implementation)
     return codec
+
+
+@pytest.fixture
+def no_error_logs(caplog, request):
+    """Fail a test that logs an ERROR from wsfast, its peers or asyncio (unless xfailed)."""
+    import logging
+
+    caplog.set_level(logging.WARNING)
+    yield
+    if request.node.get_closest_marker("xfail"):
+        return  # a known bug: its logs aren't a second failure
+    errors = [
+        f"{record.name}: {record.getMessage()}"
+        for record in caplog.get_records("call")
+        if record.levelno >= logging.ERROR
+        and record.name.split(".")[0] in {"wsfast", "websockets", "asyncio", "aiohttp"}
+    ]
+    assert not errors, errors

@@ -16,13 +16,13 @@ import asyncio
 import contextlib
 import http
 import inspect
-import logging
 import os
 import socket
 import time
 import uuid
 
 import pytest
+from asyncio_support import TIMEOUT, run
 from websockets.asyncio import client as ws_client
 from websockets.asyncio import connection as ws_connection
 from websockets.asyncio import server as ws_server
@@ -43,55 +43,8 @@ from wsfast.exceptions import (
 )
 from wsfast.protocol import State
 
-pytestmark = pytest.mark.usefixtures("active_codec")
+pytestmark = pytest.mark.usefixtures("active_codec", "no_error_logs")
 
-TIMEOUT = 10
-
-
-def run(coro, timeout=TIMEOUT):
-    """Run ``coro`` in a fresh event loop; fail after ``timeout`` seconds, even if cleanup hangs.
-
-    Unlike ``asyncio.run``, this doesn't wait forever for tasks that ignore cancellation (a
-    server's wait_closed() behind a stuck handler, for example): a hung test fails instead of
-    hanging the test run.
-    """
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    task = loop.create_task(coro)
-    try:
-        loop.run_until_complete(asyncio.wait([task], timeout=timeout))
-        if not task.done():
-            task.cancel()
-            loop.run_until_complete(asyncio.wait([task], timeout=2))
-            cause = None
-            if task.done() and not task.cancelled():
-                cause = task.exception()
-            raise TimeoutError(f"test timed out after {timeout} s") from cause
-        return task.result()
-    finally:
-        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for t in pending:
-            t.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.wait(pending, timeout=2))
-        loop.run_until_complete(asyncio.wait([loop.create_task(loop.shutdown_asyncgens())], timeout=2))
-        asyncio.set_event_loop(None)
-        loop.close()
-
-
-@pytest.fixture(autouse=True)
-def no_error_logs(caplog, request):
-    caplog.set_level(logging.WARNING)
-    yield
-    if request.node.get_closest_marker("xfail"):
-        return  # a known bug: its logs aren't a second failure
-    errors = [
-        f"{record.name}: {record.getMessage()}"
-        for record in caplog.get_records("call")
-        if record.levelno >= logging.ERROR
-        and record.name.split(".")[0] in {"wsfast", "websockets", "asyncio"}
-    ]
-    assert not errors, errors
 
 
 @contextlib.asynccontextmanager

@@ -15,12 +15,12 @@ import ast
 import asyncio
 import contextlib
 import http
-import logging
 import os
 
 import aiohttp
 import pytest
 from aiohttp import WSMsgType, web
+from asyncio_support import run
 from websockets import exceptions as ws_exceptions
 from websockets.asyncio import client as ws_client
 from websockets.asyncio import server as ws_server
@@ -36,9 +36,8 @@ from wsfast.exceptions import (
 )
 from wsfast.extensions import permessage_deflate as wsfast_deflate
 
-pytestmark = pytest.mark.usefixtures("active_codec")
+pytestmark = pytest.mark.usefixtures("active_codec", "no_error_logs")
 
-TIMEOUT = 10
 
 CLOSED = (ConnectionClosed, ws_exceptions.ConnectionClosed)
 CLOSED_OK = (ConnectionClosedOK, ws_exceptions.ConnectionClosedOK)
@@ -54,52 +53,6 @@ SIDES = pytest.mark.parametrize(
     [("wsfast", "websockets"), ("websockets", "wsfast")],
     ids=["wsfast-server-websockets-client", "websockets-server-wsfast-client"],
 )
-
-
-def run(coro, timeout=TIMEOUT):
-    """Run ``coro`` in a fresh event loop; fail after ``timeout`` seconds, even if cleanup hangs.
-
-    Unlike ``asyncio.run``, this doesn't wait forever for tasks that ignore cancellation (a
-    server's wait_closed() behind a stuck handler, for example): a hung test fails instead of
-    hanging the test run.
-    """
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    task = loop.create_task(coro)
-    try:
-        loop.run_until_complete(asyncio.wait([task], timeout=timeout))
-        if not task.done():
-            task.cancel()
-            loop.run_until_complete(asyncio.wait([task], timeout=2))
-            cause = None
-            if task.done() and not task.cancelled():
-                cause = task.exception()
-            raise TimeoutError(f"test timed out after {timeout} s") from cause
-        return task.result()
-    finally:
-        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for t in pending:
-            t.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.wait(pending, timeout=2))
-        loop.run_until_complete(asyncio.wait([loop.create_task(loop.shutdown_asyncgens())], timeout=2))
-        asyncio.set_event_loop(None)
-        loop.close()
-
-
-@pytest.fixture(autouse=True)
-def no_error_logs(caplog, request):
-    caplog.set_level(logging.WARNING)
-    yield
-    if request.node.get_closest_marker("xfail"):
-        return  # a known bug: its logs aren't a second failure
-    errors = [
-        f"{record.name}: {record.getMessage()}"
-        for record in caplog.get_records("call")
-        if record.levelno >= logging.ERROR
-        and record.name.split(".")[0] in {"wsfast", "websockets", "asyncio", "aiohttp"}
-    ]
-    assert not errors, errors
 
 
 @contextlib.asynccontextmanager

@@ -12,72 +12,25 @@ import asyncio
 import base64
 import contextlib
 import hashlib
-import logging
 import os
 import re
 import struct
 import time
 
 import pytest
+from asyncio_support import run
 
 from wsfast.asyncio.client import connect
 from wsfast.asyncio.server import serve
 from wsfast.exceptions import ConnectionClosed, ConnectionClosedError
 from wsfast.protocol import State
 
-pytestmark = pytest.mark.usefixtures("active_codec")
+pytestmark = pytest.mark.usefixtures("active_codec", "no_error_logs")
 
-TIMEOUT = 10
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 PING, PONG, CLOSE, TEXT, BINARY = 0x9, 0xA, 0x8, 0x1, 0x2
 
-
-
-def run(coro, timeout=TIMEOUT):
-    """Run ``coro`` in a fresh event loop; fail after ``timeout`` seconds, even if cleanup hangs.
-
-    Unlike ``asyncio.run``, this doesn't wait forever for tasks that ignore cancellation (a
-    server's wait_closed() behind a stuck handler, for example): a hung test fails instead of
-    hanging the test run.
-    """
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    task = loop.create_task(coro)
-    try:
-        loop.run_until_complete(asyncio.wait([task], timeout=timeout))
-        if not task.done():
-            task.cancel()
-            loop.run_until_complete(asyncio.wait([task], timeout=2))
-            cause = None
-            if task.done() and not task.cancelled():
-                cause = task.exception()
-            raise TimeoutError(f"test timed out after {timeout} s") from cause
-        return task.result()
-    finally:
-        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for t in pending:
-            t.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.wait(pending, timeout=2))
-        loop.run_until_complete(asyncio.wait([loop.create_task(loop.shutdown_asyncgens())], timeout=2))
-        asyncio.set_event_loop(None)
-        loop.close()
-
-
-@pytest.fixture(autouse=True)
-def no_error_logs(caplog, request):
-    caplog.set_level(logging.WARNING)
-    yield
-    if request.node.get_closest_marker("xfail"):
-        return  # a known bug: its logs aren't a second failure
-    errors = [
-        f"{record.name}: {record.getMessage()}"
-        for record in caplog.get_records("call")
-        if record.levelno >= logging.ERROR
-        and record.name.split(".")[0] in {"wsfast", "websockets", "asyncio"}
-    ]
-    assert not errors, errors
 
 
 # Frames by hand ---------------------------------------------------------------------------

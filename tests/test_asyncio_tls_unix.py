@@ -7,9 +7,7 @@ websockets. Every test runs on both codecs (conftest.active_codec), bounded by a
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 import os
 import pathlib
 import socket
@@ -18,6 +16,7 @@ import ssl
 import aiohttp
 import pytest
 import trustme
+from asyncio_support import run
 from websockets import exceptions as ws_exceptions
 from websockets.asyncio import client as ws_client
 from websockets.asyncio import server as ws_server
@@ -32,9 +31,8 @@ from wsfast.exceptions import (
 )
 from wsfast.protocol import State
 
-pytestmark = pytest.mark.usefixtures("active_codec")
+pytestmark = pytest.mark.usefixtures("active_codec", "no_error_logs")
 
-TIMEOUT = 10
 
 CLOSED = (ConnectionClosed, ws_exceptions.ConnectionClosed)
 CLOSED_OK = (ConnectionClosedOK, ws_exceptions.ConnectionClosedOK)
@@ -50,52 +48,6 @@ SIDES = pytest.mark.parametrize(
     [("wsfast", "wsfast"), ("wsfast", "websockets"), ("websockets", "wsfast")],
     ids=["wsfast-wsfast", "wsfast-server-websockets-client", "websockets-server-wsfast-client"],
 )
-
-
-def run(coro, timeout=TIMEOUT):
-    """Run ``coro`` in a fresh event loop; fail after ``timeout`` seconds, even if cleanup hangs.
-
-    Unlike ``asyncio.run``, this doesn't wait forever for tasks that ignore cancellation (a
-    server's wait_closed() behind a stuck handler, for example): a hung test fails instead of
-    hanging the test run.
-    """
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    task = loop.create_task(coro)
-    try:
-        loop.run_until_complete(asyncio.wait([task], timeout=timeout))
-        if not task.done():
-            task.cancel()
-            loop.run_until_complete(asyncio.wait([task], timeout=2))
-            cause = None
-            if task.done() and not task.cancelled():
-                cause = task.exception()
-            raise TimeoutError(f"test timed out after {timeout} s") from cause
-        return task.result()
-    finally:
-        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for t in pending:
-            t.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.wait(pending, timeout=2))
-        loop.run_until_complete(asyncio.wait([loop.create_task(loop.shutdown_asyncgens())], timeout=2))
-        asyncio.set_event_loop(None)
-        loop.close()
-
-
-@pytest.fixture(autouse=True)
-def no_error_logs(caplog, request):
-    caplog.set_level(logging.WARNING)
-    yield
-    if request.node.get_closest_marker("xfail"):
-        return  # a known bug: its logs aren't a second failure
-    errors = [
-        f"{record.name}: {record.getMessage()}"
-        for record in caplog.get_records("call")
-        if record.levelno >= logging.ERROR
-        and record.name.split(".")[0] in {"wsfast", "websockets", "asyncio", "aiohttp"}
-    ]
-    assert not errors, errors
 
 
 async def echo(ws):
