@@ -1,4 +1,4 @@
-"""What the asyncio tests share: a bounded event-loop runner."""
+"""What the asyncio tests share: a bounded event-loop runner and an echo handler."""
 
 from __future__ import annotations
 
@@ -38,3 +38,9 @@ def run(coro, timeout=TIMEOUT):
         )
         asyncio.set_event_loop(None)
         loop.close()
+
+
+async def echo(ws):
+    """Connection handler that sends every message back, for any library's server."""
+    async for message in ws:
+        await ws.send(message)

@@ -22,7 +22,7 @@ import time
 import uuid
 
 import pytest
-from asyncio_support import TIMEOUT, run
+from asyncio_support import TIMEOUT, echo, run
 from websockets.asyncio import client as ws_client
 from websockets.asyncio import connection as ws_connection
 from websockets.asyncio import server as ws_server
@@ -53,11 +53,6 @@ async def running(handler, **kwargs):
     async with serve(handler, "127.0.0.1", 0, **kwargs) as server:
         port = server.sockets[0].getsockname()[1]
         yield server, f"ws://127.0.0.1:{port}"
-
-
-async def echo(ws):
-    async for message in ws:
-        await ws.send(message)
 
 
 async def streaming_echo(ws):

@@ -20,7 +20,7 @@ import os
 import aiohttp
 import pytest
 from aiohttp import WSMsgType, web
-from asyncio_support import run
+from asyncio_support import echo, run
 from websockets import exceptions as ws_exceptions
 from websockets.asyncio import client as ws_client
 from websockets.asyncio import server as ws_server
@@ -61,11 +61,6 @@ async def serving(lib, handler, **kwargs):
     async with SERVE[lib](handler, "127.0.0.1", 0, **kwargs) as server:
         port = server.sockets[0].getsockname()[1]
         yield server, f"ws://127.0.0.1:{port}"
-
-
-async def echo(ws):
-    async for message in ws:
-        await ws.send(message)
 
 
 async def streaming_echo(ws):

@@ -16,7 +16,7 @@ import ssl
 import aiohttp
 import pytest
 import trustme
-from asyncio_support import run
+from asyncio_support import echo, run
 from websockets import exceptions as ws_exceptions
 from websockets.asyncio import client as ws_client
 from websockets.asyncio import server as ws_server
@@ -48,11 +48,6 @@ SIDES = pytest.mark.parametrize(
     [("wsfast", "wsfast"), ("wsfast", "websockets"), ("websockets", "wsfast")],
     ids=["wsfast-wsfast", "wsfast-server-websockets-client", "websockets-server-wsfast-client"],
 )
-
-
-async def echo(ws):
-    async for message in ws:
-        await ws.send(message)
 
 
 MESSAGES = ["hello ☃", b"\x00\xff", "", b"", "compressible " * 20000, os.urandom(300_000)]

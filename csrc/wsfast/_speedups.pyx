@@ -1017,41 +1017,16 @@ cdef class FrameReader:
         self._message_opcode = -1
         if self._opcode == 0x2:
             return data
-        try:
-            return PyUnicode_DecodeUTF8(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), NULL)
-        except UnicodeDecodeError as exc:
-            self._validator._feed(<const unsigned char *>PyBytes_AS_STRING(data),
-                                  PyBytes_GET_SIZE(data))
-            self._validator._finish()
-            raise exc
+        return self._decode_text(<const unsigned char *>PyBytes_AS_STRING(data),
+                                 PyBytes_GET_SIZE(data))
 
-    cdef object _single_frame_message(self, bytes payload, Py_ssize_t length):
-        """A whole text or binary message in one frame, as str or bytes (the hot path)."""
-        cdef unsigned char *data
-        cdef bytes result
-        self._message_opcode = -1
-        if self._opcode == 0x2:
-            if payload is not None:
-                return payload
-            result = PyBytes_FromStringAndSize(NULL, length)
-            if self._masked:
-                wsfast_mask(self._buf + self._start, <unsigned char *>PyBytes_AS_STRING(result),
-                            <size_t>length, self._key, 0)
-            else:
-                memcpy(PyBytes_AS_STRING(result), self._buf + self._start, <size_t>length)
-            self._start += length
-            return result
-        if payload is not None:
-            data = <unsigned char *>PyBytes_AS_STRING(payload)
-        else:
-            # The bytes are consumed here: unmask them where they are, no copy.
-            data = self._buf + self._start
-            if self._masked:
-                wsfast_mask(data, data, <size_t>length, self._key, 0)
-            self._start += length
-        # CPython's strict UTF-8 decoder rejects exactly what RFC 3629 rejects; decoding is the
-        # validation. Only on failure does the validator run, to locate the first invalid byte
-        # with the same offset as the frame path reports.
+    cdef str _decode_text(self, const unsigned char *data, Py_ssize_t length):
+        """The text of a whole message whose first _validated bytes were validated already.
+
+        CPython's strict UTF-8 decoder rejects exactly what RFC 3629 rejects; decoding is the
+        validation. Only on failure does the validator run on the rest, to locate the first
+        invalid byte with the same offset as the frame path reports.
+        """
         try:
             text = PyUnicode_DecodeUTF8(<const char *>data, length, NULL)
         except UnicodeDecodeError as exc:
@@ -1061,6 +1036,22 @@ cdef class FrameReader:
         if self._validated:
             self._validator.reset()
         return text
+
+    cdef object _single_frame_message(self, bytes payload, Py_ssize_t length):
+        """A whole text or binary message in one frame, as str or bytes (the hot path)."""
+        cdef unsigned char *data
+        self._message_opcode = -1
+        if self._opcode == 0x2:
+            return payload if payload is not None else self._take_payload(length)
+        if payload is not None:
+            data = <unsigned char *>PyBytes_AS_STRING(payload)
+        else:
+            # The bytes are consumed here: unmask them where they are, no copy.
+            data = self._buf + self._start
+            if self._masked:
+                wsfast_mask(data, data, <size_t>length, self._key, 0)
+            self._start += length
+        return self._decode_text(data, length)
 
     cdef int _start_direct(self, Py_ssize_t available) except -1:
         self._payload = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>self._length)

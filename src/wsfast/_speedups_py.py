@@ -656,25 +656,26 @@ class FrameReader:
         self._message_opcode = None
         if opcode == 0x2:
             return data
-        try:
-            return data.decode()
-        except UnicodeDecodeError:
-            self._validator.feed(data)
-            self._validator.finish()
-            raise
+        return self._decode_text(data)
 
     def _single_frame_message(self, payload: bytes, opcode: int) -> str | bytes:
         """A whole text or binary message in one frame, as str or bytes (the hot path)."""
         self._message_opcode = None
         if opcode == 0x2:
             return payload
-        # CPython's strict UTF-8 decoder rejects exactly what RFC 3629 rejects; decoding is the
-        # validation. Only on failure does the validator run, to locate the first invalid byte
-        # with the same offset as the frame path reports.
+        return self._decode_text(payload)
+
+    def _decode_text(self, data: bytes) -> str:
+        """The text of a whole message whose first _validated bytes were validated already.
+
+        CPython's strict UTF-8 decoder rejects exactly what RFC 3629 rejects; decoding is the
+        validation. Only on failure does the validator run on the rest, to locate the first
+        invalid byte with the same offset as the frame path reports.
+        """
         try:
-            text = payload.decode()
+            text = data.decode()
         except UnicodeDecodeError:
-            self._validator.feed(memoryview(payload)[self._validated :])
+            self._validator.feed(memoryview(data)[self._validated :])
             self._validator.finish()
             raise
         if self._validated:

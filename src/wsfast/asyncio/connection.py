@@ -28,7 +28,7 @@ from ..exceptions import (
 )
 from ..frames import BINARY, CLOSE, CONT, PONG, TEXT, CloseCode, Frame
 from ..http11 import Request, Response
-from ..protocol import CLOSED, CONNECTING, OPEN, Event, Protocol, State
+from ..protocol import CLOSED, OPEN, Event, Protocol, State
 from ..typing import Data, LoggerLike, Subprotocol
 from .compatibility import ExceptionGroup, asyncio_timeout, asyncio_timeout_at
 from .messages import Assembler
@@ -776,13 +776,7 @@ class Connection(asyncio.BufferedProtocol):
             protocol = self.protocol
             items = protocol.receive_messages()
             if items:
-                put = self.recv_messages.put
-                for item in items:
-                    cls = item.__class__
-                    if cls is str or cls is bytes:
-                        put(item)
-                    else:
-                        self._process_frame(item)
+                self._process_items(items)
             # Pongs to send, a close frame received, or a failure.
             if protocol.writes or not protocol.direct_receive:
                 self._after_receive()
@@ -950,6 +944,3 @@ def broadcast(
     if raise_exceptions and exceptions:
         raise ExceptionGroup("skipped broadcast", exceptions)
 
-
-# Exported for the client and server modules.
-_CONNECTING = CONNECTING
