@@ -16,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import urllib.parse
 from collections.abc import Generator, Sequence
+from typing import NamedTuple
 
-from .datastructures import Headers, MultipleValuesError
+from .datastructures import Headers, HeadersLike, MultipleValuesError
 from .exceptions import (
     InvalidHandshake,
     InvalidHeader,
@@ -26,6 +28,7 @@ from .exceptions import (
     InvalidMessage,
     InvalidStatus,
     NegotiationError,
+    SecurityError,
     StatusLineTooLong,
 )
 from .extensions import ClientExtensionFactory, Extension
@@ -46,10 +49,17 @@ from .typing import (
     Origin,
     Subprotocol,
 )
-from .uri import WebSocketURI
+from .uri import Proxy, WebSocketURI, parse_uri
 from .utils import accept_key, generate_key
 
-__all__ = ["ClientProtocol", "backoff", "process_exception"]
+__all__ = [
+    "ClientProtocol",
+    "Redirect",
+    "backoff",
+    "follow_redirect",
+    "prepare_connect_request",
+    "process_exception",
+]
 
 
 class ClientProtocol(Protocol):
@@ -346,3 +356,108 @@ def backoff(
         delay *= factor
     while True:
         yield max_delay
+
+
+# Redirects and proxies, for the asyncio and threading clients -----------------------------
+
+MAX_REDIRECTS = int(os.environ.get("WEBSOCKETS_MAX_REDIRECTS", "10"))
+
+# RFC 9110 §15.4: the statuses whose Location a client may follow.
+REDIRECT_STATUSES = frozenset({300, 301, 302, 303, 307, 308})
+
+# Headers that carry credentials for one origin; they don't follow a redirect to another.
+_CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+
+
+class Redirect(NamedTuple):
+    """Where a redirect leads, and the headers to send there."""
+
+    uri: str
+    additional_headers: HeadersLike | None
+
+
+def follow_redirect(
+    uri: str,
+    exc: Exception,
+    additional_headers: HeadersLike | None,
+    *,
+    preexisting_socket: bool,
+    unix: bool,
+    explicit_address: str | None,
+) -> Redirect | Exception:
+    """Decide whether a failed handshake is a redirect that the client may follow.
+
+    Return the :class:`Redirect` to follow, or the exception to raise: ``exc`` itself when
+    it isn't a redirect, another one when following it would be unsafe or ill-defined.
+    ``explicit_address`` words how the caller overrode the server's address, if it did.
+    """
+    if not (
+        isinstance(exc, InvalidStatus)
+        and exc.response.status_code in REDIRECT_STATUSES
+        and "Location" in exc.response.headers
+    ):
+        return exc
+
+    old_ws_uri = parse_uri(uri)
+    new_uri = urllib.parse.urljoin(uri, exc.response.headers["Location"])
+    new_ws_uri = parse_uri(new_uri)
+
+    # A socket given by the caller is closed by now and cannot be reused.
+    if preexisting_socket:
+        return ValueError(f"cannot follow redirect to {new_uri} with a preexisting socket")
+
+    # A TLS downgrade would expose what TLS protected.
+    if old_ws_uri.secure and not new_ws_uri.secure:
+        return SecurityError(f"cannot follow redirect to non-secure URI {new_uri}")
+
+    if (
+        old_ws_uri.secure != new_ws_uri.secure
+        or old_ws_uri.host != new_ws_uri.host
+        or old_ws_uri.port != new_ws_uri.port
+    ):
+        if unix:
+            return ValueError(
+                f"cannot follow cross-origin redirect to {new_uri} with a Unix socket"
+            )
+        if explicit_address is not None:
+            return ValueError(
+                f"cannot follow cross-origin redirect to {new_uri} with {explicit_address}"
+            )
+        # Credentials were meant for the first origin only.
+        if additional_headers is not None:
+            additional_headers = Headers(
+                (key, value)
+                for key, value in Headers(additional_headers).raw_items()
+                if key.lower() not in _CREDENTIAL_HEADERS
+            )
+
+    return Redirect(new_uri, additional_headers)
+
+
+def prepare_connect_request(
+    proxy: Proxy,
+    ws_uri: WebSocketURI,
+    user_agent_header: str | None = None,
+) -> bytes:
+    """The HTTP CONNECT request that opens a tunnel to the server (RFC 9110 §9.3.6)."""
+    host = build_host(ws_uri.host, ws_uri.port, ws_uri.secure, always_include_port=True)
+    headers = Headers()
+    headers["Host"] = build_host(ws_uri.host, ws_uri.port, ws_uri.secure)
+    if user_agent_header is not None:
+        headers["User-Agent"] = user_agent_header
+    if proxy.username is not None:
+        assert proxy.password is not None  # enforced by parse_proxy()
+        headers["Proxy-Authorization"] = build_authorization_basic(
+            proxy.username, proxy.password
+        )
+    # Not a Request: that class only does GET.
+    return f"CONNECT {host} HTTP/1.1\r\n".encode() + headers.serialize()
+
+
+# python-socks' proxy types and whether the proxy resolves host names, per URI scheme.
+SOCKS_PROXY_SCHEMES = {
+    "socks5h": ("SOCKS5", True),
+    "socks5": ("SOCKS5", False),
+    "socks4a": ("SOCKS4", True),
+    "socks4": ("SOCKS4", False),
+}

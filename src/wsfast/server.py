@@ -37,10 +37,11 @@ from __future__ import annotations
 import base64
 import binascii
 import email.utils
+import hmac
 import http
 import re
 import types
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from typing import Any, cast
 
 from . import http11
@@ -62,7 +63,9 @@ from .exceptions import (
 from .extensions import Extension, ServerExtensionFactory
 from .headers import (
     build_extension,
+    build_www_authenticate_basic,
     check_upgrade,
+    parse_authorization_basic,
     parse_extension,
     parse_subprotocol,
 )
@@ -77,7 +80,7 @@ from .typing import (
 )
 from .utils import accept_key
 
-__all__ = ["ServerProtocol"]
+__all__ = ["ServerProtocol", "basic_auth_challenge", "credentials_checker", "read_basic_auth"]
 
 # What a reverse proxy needs to pass a WebSocket upgrade through. Upgrade and Connection are
 # hop-by-hop headers (RFC 9110 §7.6.1, §7.8): proxies drop them unless told otherwise, and
@@ -673,3 +676,72 @@ class ServerProtocol(Protocol):
             self.events.append(request)
 
         yield from super().parse()
+
+
+# HTTP Basic Authentication (RFC 7617), for the basic_auth() of the asyncio and threading
+# servers.
+
+
+def is_credentials(credentials: Any) -> bool:
+    """Tell whether ``credentials`` is a ``(username, password)`` pair of strings."""
+    try:
+        username, password = credentials
+    except (TypeError, ValueError):
+        return False
+    return isinstance(username, str) and isinstance(password, str)
+
+
+def credentials_checker(
+    credentials: tuple[str, str] | Iterable[tuple[str, str]],
+) -> Callable[[str, str], bool]:
+    """Return a function telling whether a username and password are among ``credentials``.
+
+    Raises:
+        TypeError: If ``credentials`` isn't a pair or an iterable of pairs of strings.
+    """
+    if is_credentials(credentials):
+        credentials_list = [cast(tuple[str, str], credentials)]
+    elif isinstance(credentials, Iterable):
+        credentials_list = list(cast(Iterable[tuple[str, str]], credentials))
+        if not all(is_credentials(item) for item in credentials_list):
+            raise TypeError(f"invalid credentials argument: {credentials}")
+    else:
+        raise TypeError(f"invalid credentials argument: {credentials}")
+
+    credentials_dict = dict(credentials_list)
+
+    def check_credentials(username: str, password: str) -> bool:
+        try:
+            expected_password = credentials_dict[username]
+        except KeyError:
+            return False
+        # Constant time, so that timing doesn't reveal how much of a guess was right.
+        return hmac.compare_digest(
+            expected_password.encode(errors="surrogateescape"),
+            password.encode(errors="surrogateescape"),
+        )
+
+    return check_credentials
+
+
+def basic_auth_challenge(
+    respond: Callable[[StatusLike, str], Response], realm: str, text: str
+) -> Response:
+    """A 401 response asking for Basic credentials for ``realm`` (RFC 7235 §3.1)."""
+    response = respond(http.HTTPStatus.UNAUTHORIZED, text)
+    response.headers["WWW-Authenticate"] = build_www_authenticate_basic(realm)
+    return response
+
+
+def read_basic_auth(
+    respond: Callable[[StatusLike, str], Response], request: Request, realm: str
+) -> tuple[str, str] | Response:
+    """Return the username and password of the request, or the 401 response to send."""
+    try:
+        authorization = request.headers["Authorization"]
+    except KeyError:
+        return basic_auth_challenge(respond, realm, "Missing credentials\n")
+    try:
+        return parse_authorization_basic(authorization)
+    except InvalidHeader:
+        return basic_auth_challenge(respond, realm, "Unsupported credentials\n")

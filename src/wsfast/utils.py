@@ -9,7 +9,7 @@ import threading
 
 from .speedups import apply_mask
 
-__all__ = ["accept_key", "apply_mask", "generate_key", "generate_mask"]
+__all__ = ["accept_key", "apply_mask", "generate_key", "generate_mask", "queue_watermarks"]
 
 # RFC 6455 §1.3: the fixed GUID concatenated to the client's key before hashing.
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -60,3 +60,21 @@ class _MaskKeyPool:
 generate_mask = _MaskKeyPool()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=generate_mask._discard)
+
+
+def queue_watermarks(high: int | None, low: int | None) -> tuple[int | None, int | None]:
+    """Complete and check the ``max_queue`` watermarks of a message queue.
+
+    A missing low mark is a quarter of the high one, a missing high mark four times the low
+    one, as in websockets; :obj:`None` for both disables flow control.
+
+    Raises:
+        ValueError: If a mark is negative or the low mark is above the high one.
+    """
+    if high is not None and low is None:
+        low = high // 4
+    if high is None and low is not None:
+        high = low * 4
+    if high is not None and low is not None and not 0 <= low <= high:
+        raise ValueError("max_queue must be >= 0 and the low watermark <= the high one")
+    return high, low

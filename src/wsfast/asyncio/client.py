@@ -4,27 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 import ssl as ssl_module
 import traceback
-import urllib.parse
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from types import TracebackType
 from typing import Any, Literal
 
-from ..client import ClientProtocol, backoff, process_exception
-from ..datastructures import Headers, HeadersLike
+from ..client import (
+    MAX_REDIRECTS,
+    SOCKS_PROXY_SCHEMES,
+    ClientProtocol,
+    backoff,
+    follow_redirect,
+    prepare_connect_request,
+    process_exception,
+)
+from ..datastructures import HeadersLike
 from ..exceptions import (
     InvalidProxyMessage,
     InvalidProxyStatus,
-    InvalidStatus,
     ProxyError,
     SecurityError,
 )
 from ..extensions.base import ClientExtensionFactory
 from ..extensions.permessage_deflate import enable_client_permessage_deflate
-from ..headers import build_authorization_basic, build_host, validate_subprotocols
+from ..headers import validate_subprotocols
 from ..http11 import USER_AGENT, Response
 from ..protocol import OPEN
 from ..streams import StreamReader
@@ -34,9 +39,6 @@ from .compatibility import asyncio_timeout
 from .connection import Connection
 
 __all__ = ["ClientConnection", "connect", "unix_connect"]
-
-MAX_REDIRECTS = int(os.environ.get("WEBSOCKETS_MAX_REDIRECTS", "10"))
-
 
 class ClientConnection(Connection):
     """:mod:`asyncio` implementation of a WebSocket client connection.
@@ -306,58 +308,20 @@ class connect:
 
         Return the new URI if it's a valid redirect. Else, return an exception.
         """
-        if not (
-            isinstance(exc, InvalidStatus)
-            and exc.response.status_code
-            in [
-                300,  # Multiple Choices
-                301,  # Moved Permanently
-                302,  # Found
-                303,  # See Other
-                307,  # Temporary Redirect
-                308,  # Permanent Redirect
-            ]
-            and "Location" in exc.response.headers
-        ):
-            return exc
-
-        old_ws_uri = parse_uri(self.uri)
-        new_uri = urllib.parse.urljoin(self.uri, exc.response.headers["Location"])
-        new_ws_uri = parse_uri(new_uri)
-
-        # If connect() received a socket, it is closed and cannot be reused.
-        if self.connection_kwargs.get("sock") is not None:
-            return ValueError(
-                f"cannot follow redirect to {new_uri} with a preexisting socket"
-            )
-
-        # TLS downgrade is forbidden.
-        if old_ws_uri.secure and not new_ws_uri.secure:
-            return SecurityError(f"cannot follow redirect to non-secure URI {new_uri}")
-
-        # Apply restrictions to cross-origin redirects.
-        if (
-            old_ws_uri.secure != new_ws_uri.secure
-            or old_ws_uri.host != new_ws_uri.host
-            or old_ws_uri.port != new_ws_uri.port
-        ):
-            # Cross-origin redirects on Unix sockets don't quite make sense.
-            if self.connection_kwargs.get("unix", False):
-                return ValueError(
-                    f"cannot follow cross-origin redirect to {new_uri} with a Unix socket"
-                )
-
-            # Cross-origin redirects when host and port are overridden are ill-defined.
-            if (
-                self.connection_kwargs.get("host") is not None
-                or self.connection_kwargs.get("port") is not None
-            ):
-                return ValueError(
-                    f"cannot follow cross-origin redirect to {new_uri} "
-                    f"with an explicit host or port"
-                )
-
-        return new_uri
+        kwargs = self.connection_kwargs
+        explicit = kwargs.get("host") is not None or kwargs.get("port") is not None
+        redirect = follow_redirect(
+            self.uri,
+            exc,
+            self.additional_headers,
+            preexisting_socket=kwargs.get("sock") is not None,
+            unix=kwargs.get("unix", False),
+            explicit_address="an explicit host or port" if explicit else None,
+        )
+        if isinstance(redirect, Exception):
+            return redirect
+        self.additional_headers = redirect.additional_headers
+        return redirect.uri
 
     # ... = await connect(...)
 
@@ -477,33 +441,20 @@ try:
     from python_socks import ProxyType
     from python_socks.async_.asyncio import Proxy as SocksProxy
 
-    SOCKS_PROXY_TYPES = {
-        "socks5h": ProxyType.SOCKS5,
-        "socks5": ProxyType.SOCKS5,
-        "socks4a": ProxyType.SOCKS4,
-        "socks4": ProxyType.SOCKS4,
-    }
-
-    SOCKS_PROXY_RDNS = {
-        "socks5h": True,
-        "socks5": False,
-        "socks4a": True,
-        "socks4": False,
-    }
-
     async def connect_socks_proxy(
         proxy: Proxy,
         ws_uri: WebSocketURI,
         **kwargs: Any,
     ) -> socket.socket:
         """Connect via a SOCKS proxy and return the socket."""
+        proxy_type, remote_dns = SOCKS_PROXY_SCHEMES[proxy.scheme]
         socks_proxy = SocksProxy(
-            SOCKS_PROXY_TYPES[proxy.scheme],
+            ProxyType[proxy_type],
             proxy.host,
             proxy.port,
             proxy.username,
             proxy.password,
-            SOCKS_PROXY_RDNS[proxy.scheme],
+            remote_dns,
         )
         # connect() is documented to raise OSError.
         # socks_proxy.connect() doesn't raise TimeoutError; it gets canceled.
@@ -523,26 +474,6 @@ except ImportError:
         **kwargs: Any,
     ) -> socket.socket:
         raise ImportError("connecting through a SOCKS proxy requires python-socks")
-
-
-def prepare_connect_request(
-    proxy: Proxy,
-    ws_uri: WebSocketURI,
-    user_agent_header: str | None = None,
-) -> bytes:
-    """The HTTP CONNECT request that opens a tunnel to the server (RFC 9110 §9.3.6)."""
-    host = build_host(ws_uri.host, ws_uri.port, ws_uri.secure, always_include_port=True)
-    headers = Headers()
-    headers["Host"] = build_host(ws_uri.host, ws_uri.port, ws_uri.secure)
-    if user_agent_header is not None:
-        headers["User-Agent"] = user_agent_header
-    if proxy.username is not None:
-        assert proxy.password is not None  # enforced by parse_proxy()
-        headers["Proxy-Authorization"] = build_authorization_basic(
-            proxy.username, proxy.password
-        )
-    # We cannot use the Request class because it supports only GET requests.
-    return f"CONNECT {host} HTTP/1.1\r\n".encode() + headers.serialize()
 
 
 class HTTPProxyConnection(asyncio.Protocol):

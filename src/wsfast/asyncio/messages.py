@@ -10,6 +10,7 @@ from typing import Any
 
 from ..exceptions import ConcurrencyError
 from ..frames import TEXT
+from ..utils import queue_watermarks
 
 __all__ = ["Assembler"]
 
@@ -50,13 +51,7 @@ class Assembler:
         pause: Callable[[], Any] = _nothing,
         resume: Callable[[], Any] = _nothing,
     ) -> None:
-        if high is not None and low is None:
-            low = high // 4
-        if high is None and low is not None:
-            high = low * 4
-        if high is not None and low is not None and not 0 <= low <= high:
-            raise ValueError("max_queue must be >= 0 and the low watermark <= the high one")
-        self.high, self.low = high, low
+        self.high, self.low = queue_watermarks(high, low)
         self.pause, self.resume = pause, resume
         self.paused = False
         # Created with the first item: an empty deque costs 600 bytes, and idle connections

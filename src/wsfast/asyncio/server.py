@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import http
 import logging
 import re
 import socket
 from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from types import TracebackType
-from typing import Any, cast
+from typing import Any
 
-from ..exceptions import InvalidHandshake, InvalidHeader
+from ..exceptions import InvalidHandshake
 from ..extensions.base import ServerExtensionFactory
 from ..extensions.permessage_deflate import enable_server_permessage_deflate
 from ..frames import CloseCode
 from ..headers import (
-    build_www_authenticate_basic,
-    parse_authorization_basic,
     validate_subprotocols,
 )
 from ..http11 import SERVER, Request, Response
 from ..protocol import CONNECTING, OPEN
-from ..server import ServerProtocol
+from ..server import (
+    ServerProtocol,
+    basic_auth_challenge,
+    credentials_checker,
+    read_basic_auth,
+)
 from ..typing import LoggerLike, Origin, StatusLike, Subprotocol
 from .compatibility import asyncio_timeout
 from .connection import Connection, broadcast
@@ -542,15 +544,6 @@ def unix_serve(
     return serve(handler, unix=True, path=path, **kwargs)
 
 
-def is_credentials(credentials: Any) -> bool:
-    try:
-        username, password = credentials
-    except (TypeError, ValueError):
-        return False
-    else:
-        return isinstance(username, str) and isinstance(password, str)
-
-
 def basic_auth(
     realm: str = "",
     credentials: tuple[str, str] | Iterable[tuple[str, str]] | None = None,
@@ -566,67 +559,24 @@ def basic_auth(
     """
     if (credentials is None) == (check_credentials is None):
         raise ValueError("provide either credentials or check_credentials")
-
     if credentials is not None:
-        if is_credentials(credentials):
-            credentials_list = [cast(tuple[str, str], credentials)]
-        elif isinstance(credentials, Iterable):
-            credentials_list = list(cast(Iterable[tuple[str, str]], credentials))
-            if not all(is_credentials(item) for item in credentials_list):
-                raise TypeError(f"invalid credentials argument: {credentials}")
-        else:
-            raise TypeError(f"invalid credentials argument: {credentials}")
-
-        credentials_dict = dict(credentials_list)
-
-        def check_credentials(username: str, password: str) -> bool:
-            try:
-                expected_password = credentials_dict[username]
-            except KeyError:
-                return False
-            # Constant time, so that timing doesn't reveal how much of a guess was right.
-            return hmac.compare_digest(expected_password, password)
-
+        check_credentials = credentials_checker(credentials)
     assert check_credentials is not None  # help mypy
 
     async def process_request(
         connection: ServerConnection,
         request: Request,
     ) -> Response | None:
-        try:
-            authorization = request.headers["Authorization"]
-        except KeyError:
-            response = connection.respond(
-                http.HTTPStatus.UNAUTHORIZED,
-                "Missing credentials\n",
-            )
-            response.headers["WWW-Authenticate"] = build_www_authenticate_basic(realm)
-            return response
-
-        try:
-            username, password = parse_authorization_basic(authorization)
-        except InvalidHeader:
-            response = connection.respond(
-                http.HTTPStatus.UNAUTHORIZED,
-                "Unsupported credentials\n",
-            )
-            response.headers["WWW-Authenticate"] = build_www_authenticate_basic(realm)
-            return response
-
+        username_password = read_basic_auth(connection.respond, request, realm)
+        if isinstance(username_password, Response):
+            return username_password
+        username, password = username_password
         valid_credentials = check_credentials(username, password)
         if isinstance(valid_credentials, Awaitable):
             valid_credentials = await valid_credentials
-
         if not valid_credentials:
-            response = connection.respond(
-                http.HTTPStatus.UNAUTHORIZED,
-                "Invalid credentials\n",
-            )
-            response.headers["WWW-Authenticate"] = build_www_authenticate_basic(realm)
-            return response
-
+            return basic_auth_challenge(connection.respond, realm, "Invalid credentials\n")
         connection.username = username
         return None
 
     return process_request
-
