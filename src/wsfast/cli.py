@@ -385,10 +385,6 @@ def client_main(argv: Sequence[str]) -> int:
     if args.uri is None:
         sys.stderr.write(USAGE)
         return 2
-    try:
-        import readline  # noqa: F401 - line editing and history in input(), where available
-    except ImportError:
-        pass
     ssl_context = None
     if args.insecure and args.uri.lower().startswith("wss:"):
         ssl_context = _client_ssl_context(None, insecure=True)
