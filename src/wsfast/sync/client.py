@@ -392,7 +392,35 @@ class reconnect:  # noqa: N801 - websockets' name
 def connect(
     uri: str,
     *,
+    # TCP/TLS
+    sock: socket.socket | None = None,
+    ssl: ssl_module.SSLContext | None = None,
+    server_hostname: str | None = None,
+    # WebSocket
+    origin: Origin | None = None,
+    extensions: Sequence[ClientExtensionFactory] | None = None,
+    subprotocols: Sequence[Subprotocol] | None = None,
+    compression: str | None = "deflate",
+    # HTTP
+    additional_headers: HeadersLike | None = None,
+    user_agent_header: str | None = USER_AGENT,
+    proxy: str | Literal[True] | None = True,
+    proxy_ssl: ssl_module.SSLContext | None = None,
+    proxy_server_hostname: str | None = None,
+    # Timeouts
+    open_timeout: float | None = 10,
+    ping_interval: float | None = 20,
+    ping_timeout: float | None = 20,
+    close_timeout: float | None = 10,
+    # Limits
+    max_size: int | None | tuple[int | None, int | None] = 2**20,
+    max_queue: int | None | tuple[int | None, int | None] = 16,
+    # Logging
+    logger: LoggerLike | None = None,
+    # Escape hatch for advanced customization
+    create_connection: type[ClientConnection] | None = None,
     legacy: bool | None = None,
+    # Other keyword arguments are passed to socket.create_connection
     **kwargs: Any,
 ) -> Any:
     """Connect to the WebSocket server at ``uri``.
@@ -416,7 +444,30 @@ def connect(
         InvalidHandshake: If the opening handshake fails.
         TimeoutError: If the opening handshake times out.
     """
-    connecter = reconnect(uri, **kwargs)
+    connecter = reconnect(
+        uri,
+        sock=sock,
+        ssl=ssl,
+        server_hostname=server_hostname,
+        origin=origin,
+        extensions=extensions,
+        subprotocols=subprotocols,
+        compression=compression,
+        additional_headers=additional_headers,
+        user_agent_header=user_agent_header,
+        proxy=proxy,
+        proxy_ssl=proxy_ssl,
+        proxy_server_hostname=proxy_server_hostname,
+        open_timeout=open_timeout,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+        close_timeout=close_timeout,
+        max_size=max_size,
+        max_queue=max_queue,
+        logger=logger,
+        create_connection=create_connection,
+        **kwargs,
+    )
     if legacy is False:
         return connecter
     connection = connecter.connect()

@@ -463,7 +463,8 @@ def serve(
                     connection.logger.debug("! opening handshake failed", exc_info=True)
                 connection.close_socket()
                 return
-            if connection.protocol.state is not OPEN:
+            # Not the current state: the client may have closed the connection already.
+            if connection.response is None or connection.response.status_code != 101:
                 connection.close_socket()
                 return
 
