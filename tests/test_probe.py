@@ -609,7 +609,7 @@ def run_probe(*arguments):
     environment = {name: value for name, value in os.environ.items()
                    if not name.lower().endswith("_proxy")}
     return subprocess.run(
-        [sys.executable, "-m", "wsfast", "probe", *arguments],
+        [sys.executable, "-m", "wsfast", "probe", *arguments], check=False,
         capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT, env=environment,
     )
 

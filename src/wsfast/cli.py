@@ -42,7 +42,8 @@ usage: python -m wsfast [--insecure] [--linger SECONDS] URL
 CLIENT_HELP = """\
 Interactive WebSocket client: each line of standard input is sent as a text message,
 each message received is printed ("< text", "< (binary) hex"). End of input (Ctrl-D, or
-the end of a pipe) closes the connection. Commands:
+the end of a pipe) closes the connection; with a pipe, once the server has been quiet for
+--linger seconds, so that the replies to the last lines are printed. Commands:
   /ping [text]            send a ping, print the pong's round-trip time
   /close [code [reason]]  close the connection (default 1000)
   //text                  send "/text" (a line that starts with "/")
@@ -151,6 +152,7 @@ async def _send_outgoing(websocket: Any, lines: asyncio.Queue[str | None], conso
                 task.add_done_callback(pongs.discard)
             elif line == "/close" or line.startswith("/close "):
                 code, reason = _parse_close(line[7:])
+                await _wait_until_quiet(activity, linger)
                 await websocket.close(code, reason)
                 return
             else:
@@ -159,20 +161,28 @@ async def _send_outgoing(websocket: Any, lines: asyncio.Queue[str | None], conso
             return
         except ValueError as exc:
             console.line(f"! {exc}")
-    # End of input. The server may not have answered the last lines yet (with a pipe, end
-    # of input comes right after them): keep printing until it has been quiet for
-    # `linger` seconds (bounded), then close. Closing at once would make the server drop
-    # the replies it hadn't sent when the Close frame arrived (RFC 6455 §5.5.1).
-    if linger > 0:
-        loop = asyncio.get_running_loop()
-        give_up = loop.time() + max(10 * linger, 5.0)
-        while loop.time() < give_up:
-            activity.clear()
-            try:
-                await asyncio.wait_for(activity.wait(), min(linger, give_up - loop.time()))
-            except asyncio.TimeoutError:
-                break
+    await _wait_until_quiet(activity, linger)
     await websocket.close()
+
+
+async def _wait_until_quiet(activity: asyncio.Event, linger: float) -> None:
+    """Before closing, let the server answer the last lines.
+
+    With a pipe, end of input (or a /close line) comes right after the lines it follows,
+    before the server replied; a Close frame sent at once would make the server drop the
+    replies it hadn't sent yet (it answers Close with Close, RFC 6455 §5.5.1). So keep
+    printing until the server has been quiet for ``linger`` seconds, within a bound.
+    """
+    if linger <= 0:
+        return
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + max(10 * linger, 5.0)
+    while loop.time() < give_up:
+        activity.clear()
+        try:
+            await asyncio.wait_for(activity.wait(), min(linger, give_up - loop.time()))
+        except asyncio.TimeoutError:
+            return
 
 
 def _parse_close(arguments: str) -> tuple[int, str]:
@@ -198,7 +208,7 @@ async def interactive_client(uri: str, *, ssl_context: ssl.SSLContext | None = N
         kwargs["ssl"] = ssl_context
     try:
         websocket = await connect(uri, **kwargs)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure to connect is reported, not raised
         console.final(f"Failed to connect to {uri}: {exc}.")
         console.final(f"Run `python -m wsfast probe {uri}` to see why.")
         return 1
@@ -239,8 +249,13 @@ async def echo_server(host: str, port: int) -> int:
     from .asyncio.server import serve
 
     async def echo(websocket: Any) -> None:
-        async for message in websocket:
-            await websocket.send(message)
+        try:
+            async for message in websocket:
+                await websocket.send(message)
+        except ConnectionClosed:
+            # The client closed while its last messages were being echoed: nothing to
+            # report, and the server must not log it as a handler failure.
+            pass
 
     loop = asyncio.get_running_loop()
     stop: asyncio.Future[None] = loop.create_future()

@@ -38,6 +38,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
+from .extensions.permessage_deflate import enable_client_permessage_deflate
+from .headers import build_extension
 from .http11 import USER_AGENT
 from .uri import WebSocketURI, get_proxy, parse_proxy, parse_uri
 from .utils import accept_key, generate_key
@@ -60,9 +62,6 @@ BODY_IDLE_TIMEOUT = 1.0
 MAX_HEAD_SIZE = 64 * 1024
 MAX_BODY_EXCERPT = 4096
 RECEIVED_PREFIX_SIZE = 32
-
-# Offered by default, as wsfast's and websockets' clients do (RFC 7692 §7.1).
-DEFAULT_EXTENSIONS = "permessage-deflate; client_max_window_bits"
 
 # Headers that carry secrets: never repeated in a follow-up over another transport, which
 # could be plain text where the user asked for TLS.
@@ -225,6 +224,14 @@ def _host_header(uri: WebSocketURI) -> str:
     return host if uri.port == default_port else f"{host}:{uri.port}"
 
 
+def client_extensions_offer() -> str:
+    """The Sec-WebSocket-Extensions that wsfast's client offers by default (RFC 7692 §7.1):
+    the probe sends what the client would, so that it sees what the client would see."""
+    factories = enable_client_permessage_deflate(None)
+    return build_extension([(factory.name, factory.get_request_params())
+                            for factory in factories])
+
+
 def build_request_headers(
     uri: WebSocketURI,
     *,
@@ -253,7 +260,7 @@ def build_request_headers(
     ]
     if origin is not None:
         defaults.append(("Origin", origin))
-    defaults.append(("Sec-WebSocket-Extensions", DEFAULT_EXTENSIONS))
+    defaults.append(("Sec-WebSocket-Extensions", client_extensions_offer()))
     if subprotocols:
         defaults.append(("Sec-WebSocket-Protocol", ", ".join(subprotocols)))
     defaults.append(("User-Agent", USER_AGENT))
@@ -567,7 +574,7 @@ def _handshake(evidence: Evidence, exchange: _Exchange, *, secure: bool,
     return exchange.receive_response(started=started)
 
 
-def _other_transport(evidence: Evidence, ssl_context: ssl.SSLContext | None) -> FollowUp:
+def _other_transport(evidence: Evidence) -> FollowUp:
     """Repeat the request over the other transport: does the port speak TLS, or not?"""
     uri = evidence.uri
     use_tls = not uri.secure
@@ -619,7 +626,11 @@ def _needs_follow_up(evidence: Evidence) -> bool:
             "tls_not_tls", "tls_eof", "reset", "timeout", "tls_other"
         )
     if evidence.response is not None:
-        return evidence.response.status == 400  # nginx's "plain HTTP request ... HTTPS port"
+        # A TLS server may answer plain HTTP with a 400 that says so, as nginx does ("The
+        # plain HTTP request was sent to HTTPS port"); other 400s aren't about TLS.
+        return evidence.response.status == 400 and re.search(
+            r"\b(https|tls|ssl)\b", evidence.response.body_text, re.IGNORECASE
+        ) is not None
     return failure is not None and failure.stage == "receive"
 
 
@@ -688,10 +699,7 @@ def probe(
         evidence.elapsed = time.monotonic() - started
 
     if follow_up and _needs_follow_up(evidence):
-        evidence.follow_up = _other_transport(evidence, ssl_context)
-        if not evidence.follow_up.answered:
-            evidence.follow_up = None if evidence.follow_up.transport == "tls" and \
-                evidence.response is not None else evidence.follow_up
+        evidence.follow_up = _other_transport(evidence)
 
     catalogue = causes if causes is not None else load_causes()
     return ProbeReport(evidence, catalogue.rank(evidence))
