@@ -563,6 +563,7 @@ def test_proxy_requires_authentication():
         report = probe(f"ws://127.0.0.1:{port}/", proxy=f"http://127.0.0.1:{proxy_port}",
                        timeout=TIMEOUT)
     assert report.evidence.proxy_response.status == 407
+    assert report.status == 407
     assert report.exit_status == 1
     assert first_cause(report) == "proxy-auth-required", report.render_text()
     assert 'Basic realm="corporate proxy"' in report.causes[0].root_cause
@@ -584,6 +585,25 @@ def test_proxy_tunnel_with_credentials():
                        proxy=f"http://user:secret@127.0.0.1:{proxy_port}", timeout=TIMEOUT)
     assert report.verdict == "connected", report.render_text()
     assert report.evidence.proxy_response.status == 200
+    # Reports get pasted into issues: no password in them.
+    text, document = report.render_text(), report.to_json()
+    assert f"http://user:****@127.0.0.1:{proxy_port}" in text
+    assert "Proxy-Authorization: Basic [redacted]" in text
+    assert "secret" not in text and "c2VjcmV0" not in text
+    assert base64.b64encode(b"user:secret").decode() not in text + document
+
+
+def test_credentials_are_redacted():
+    with wsfast_server(process_request=basic_auth(credentials=("alice", "wonderland"))) as port:
+        report = probe(f"ws://alice:wonderland@127.0.0.1:{port}/",
+                       headers=[("Cookie", "session=s3cr3t")], timeout=TIMEOUT)
+    assert report.verdict == "connected", report.render_text()
+    text, document = report.render_text(), report.to_json()
+    for secret in ("wonderland", "s3cr3t", base64.b64encode(b"alice:wonderland").decode()):
+        assert secret not in text and secret not in document
+    assert f"ws://alice:****@127.0.0.1:{port}/" in text
+    assert "> Authorization: Basic [redacted]" in text
+    assert "> Cookie: [redacted]" in text
 
 
 def test_connection_refused():
@@ -665,3 +685,80 @@ def test_command_usage_errors():
     bad_header = run_probe("ws://127.0.0.1/", "--header", "no colon")
     assert bad_header.returncode == 2
     assert "Name: value" in bad_header.stderr
+
+
+@contextlib.contextmanager
+def raw_server(answer, close=True):
+    """A TCP server that reads a request head, writes ``answer`` and maybe keeps the
+    connection open (as a keep-alive server with no Content-Length would)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(TIMEOUT)
+    held = []
+
+    def serve_one():
+        with contextlib.suppress(OSError):
+            connection, _ = listener.accept()
+            connection.settimeout(TIMEOUT)
+            read_head(connection)
+            connection.sendall(answer)
+            if close:
+                connection.close()
+            else:
+                held.append(connection)
+
+    thread = threading.Thread(target=serve_one, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+        thread.join(TIMEOUT)
+        for connection in held:
+            connection.close()
+
+
+def test_another_protocol_on_the_port():
+    with raw_server(b"SSH-2.0-OpenSSH_9.2\r\n") as port:
+        report = probe(f"ws://127.0.0.1:{port}/", timeout=TIMEOUT, follow_up=False)
+    assert report.exit_status == 2
+    assert first_cause(report) == "not-http", report.render_text()
+    assert b"SSH-2.0".hex() in report.causes[0].root_cause
+
+
+def test_body_without_length_on_a_kept_alive_connection():
+    """No Content-Length and no close: the excerpt ends when the server pauses."""
+    answer = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\r\n"
+              b"upstream down\n")
+    with raw_server(answer, close=False) as port:
+        report = probe(f"ws://127.0.0.1:{port}/", timeout=TIMEOUT)
+    assert report.evidence.response.body_text == "upstream down\n"
+    assert first_cause(report) == "upstream-unavailable"
+
+
+def test_chunked_body_is_decoded():
+    answer = (b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n"
+              b"4\r\nno s\r\n9\r\nuch route\r\n0\r\n\r\n")
+    with raw_server(answer, close=False) as port:
+        report = probe(f"ws://127.0.0.1:{port}/ws", timeout=TIMEOUT)
+    assert report.evidence.response.body_text == "no such route"
+    assert report.signature == "HTTP 404 Not Found: no such route"
+
+
+@pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6")
+def test_ipv6_literal():
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback: {exc}")
+
+    async def run():
+        async with serve(echo, "::1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            return await asyncio.to_thread(probe, f"ws://[::1]:{port}/", timeout=TIMEOUT)
+
+    report = asyncio.run(asyncio.wait_for(run(), TIMEOUT))
+    assert report.verdict == "connected", report.render_text()
+    assert report.evidence.request.header("Host") == f"[::1]:{report.evidence.uri.port}"

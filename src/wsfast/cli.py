@@ -30,11 +30,12 @@ from .frames import Close
 
 __all__ = ["main"]
 
+# Without "usage: ", which argparse adds; the other lines are indented to match it.
 USAGE = """\
-usage: python -m wsfast [--insecure] [--linger SECONDS] URL
+python -m wsfast [--insecure] [--linger SECONDS] URL
        python -m wsfast probe URL [--origin O] [--header 'Name: value']... [--subprotocol P]
                               [--json] [--timeout S] [--proxy URL | --no-proxy]
-                              [--cafile FILE] [--insecure]
+                              [--cafile FILE] [--insecure] [--causes FILE]
        python -m wsfast serve --echo [--host 127.0.0.1] [--port 8765]
        python -m wsfast --version
 """
@@ -398,7 +399,7 @@ def client_main(argv: Sequence[str]) -> int:
         print(f"wsfast {__version__}")
         return 0
     if args.uri is None:
-        sys.stderr.write(USAGE)
+        sys.stderr.write("usage: " + USAGE)
         return 2
     ssl_context = None
     if args.insecure and args.uri.lower().startswith("wss:"):

@@ -103,8 +103,14 @@ class SentRequest:
         # user typed in --header rather than failing the probe.
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
 
+    def display_headers(self) -> list[tuple[str, str]]:
+        """The headers with credentials masked: reports get pasted into issues."""
+        return [(name, _mask_credentials(value) if name.lower() in CREDENTIAL_HEADERS else value)
+                for name, value in self.headers]
+
     def to_dict(self) -> dict[str, Any]:
-        return {"request_line": self.request_line, "headers": [list(h) for h in self.headers]}
+        return {"request_line": self.request_line,
+                "headers": [list(h) for h in self.display_headers()]}
 
 
 @dataclasses.dataclass
@@ -198,6 +204,22 @@ class Evidence:
         if self.proxy_response is not None and self.proxy_response.status != 200:
             return VERDICT_REJECTED
         return VERDICT_UNREACHABLE
+
+
+def _mask_credentials(value: str) -> str:
+    """Keep the authentication scheme ("Basic", "Bearer"), hide the credentials."""
+    scheme, space, _ = value.partition(" ")
+    return f"{scheme} [redacted]" if space else "[redacted]"
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password, if any, masked."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")
+    user = parts.username or ""
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:****@{netloc[2]}"))
 
 
 def _joined_header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
@@ -933,9 +955,9 @@ def template_variables(evidence: Evidence) -> dict[str, str]:
     uri, request, response = evidence.uri, evidence.request, evidence.response
     other_scheme = "ws" if uri.secure else "wss"
     variables: dict[str, Any] = {
-        "url": evidence.url,
+        "url": redact_url(evidence.url),
         "other_url": urllib.parse.urlunsplit((other_scheme,) + urllib.parse.urlsplit(
-            evidence.url)[1:]),
+            redact_url(evidence.url))[1:]),
         "scheme": evidence.scheme,
         "other_scheme": other_scheme,
         "host": uri.host,
@@ -949,7 +971,7 @@ def template_variables(evidence: Evidence) -> dict[str, str]:
         "sent_connection": request.header("Connection"),
         "sent_subprotocols": request.header("Sec-WebSocket-Protocol"),
         "sent_extensions": request.header("Sec-WebSocket-Extensions"),
-        "proxy": evidence.proxy,
+        "proxy": None if evidence.proxy is None else redact_url(evidence.proxy),
         "problems": ", ".join(evidence.handshake_problems) or None,
         "received_prefix": evidence.received_prefix.hex() or None,
     }
@@ -1069,7 +1091,13 @@ class ProbeReport:
 
     @property
     def status(self) -> int | None:
-        return None if self.evidence.response is None else self.evidence.response.status
+        """The status of the response that decided: the server's, or a refusing proxy's."""
+        if self.evidence.response is not None:
+            return self.evidence.response.status
+        proxy_response = self.evidence.proxy_response
+        if proxy_response is not None and proxy_response.status != 200:
+            return proxy_response.status
+        return None
 
     @property
     def signature(self) -> str:
@@ -1095,7 +1123,7 @@ class ProbeReport:
     def to_dict(self) -> dict[str, Any]:
         evidence = self.evidence
         return {
-            "url": evidence.url,
+            "url": redact_url(evidence.url),
             "verdict": self.verdict,
             "exit_status": self.exit_status,
             "signature": self.signature,
@@ -1104,7 +1132,7 @@ class ProbeReport:
             "request": evidence.request.to_dict(),
             "response": None if evidence.response is None else evidence.response.to_dict(),
             "proxy": None if evidence.proxy is None else {
-                "url": evidence.proxy,
+                "url": redact_url(evidence.proxy),
                 "request": None if evidence.proxy_request is None
                 else evidence.proxy_request.to_dict(),
                 "response": None if evidence.proxy_response is None
@@ -1124,15 +1152,16 @@ class ProbeReport:
         evidence = self.evidence
         out: list[str] = []
         uri = evidence.uri
-        route = f"through the proxy {evidence.proxy}" if evidence.proxy else "directly"
+        route = f"through the proxy {redact_url(evidence.proxy)}" if evidence.proxy \
+            else "directly"
         tls = ", TLS" if uri.secure else ""
-        out.append(f"Probing {evidence.url} ({uri.host}:{uri.port}{tls}, {route}, "
+        out.append(f"Probing {redact_url(evidence.url)} ({uri.host}:{uri.port}{tls}, {route}, "
                    f"timeout {evidence.timeout:g} s)")
         out.append("")
         if evidence.proxy_request is not None:
             out.append("Proxy request sent:")
-            out += _quoted(evidence.proxy_request.request_line, evidence.proxy_request.headers,
-                           "> ")
+            out += _quoted(evidence.proxy_request.request_line,
+                           evidence.proxy_request.display_headers(), "> ")
             if evidence.proxy_response is not None:
                 out.append("Proxy response received:")
                 out += _quoted_response(evidence.proxy_response)
@@ -1141,7 +1170,7 @@ class ProbeReport:
             evidence.failure is not None and evidence.failure.stage in ("receive",)
         )
         out.append("Request sent:" if sent else "Request prepared (not sent):")
-        out += _quoted(evidence.request.request_line, evidence.request.headers, "> ")
+        out += _quoted(evidence.request.request_line, evidence.request.display_headers(), "> ")
         out.append("")
         if evidence.tls_version:
             out.append(f"TLS: {evidence.tls_version}")
