@@ -25,6 +25,7 @@ from .common import (
     HOST,
     LIBS,
     LOOPS,
+    SYNC_CLIENTS,
     WEBSOCKETS_API,
     LengthPrefixedProtocol,
     length_prefix,
@@ -191,6 +192,37 @@ async def _open_picows(port: int, compression: bool, max_size: int) -> tuple[Rou
     return round_trip, close
 
 
+# --- threading clients (websockets.sync, websocket-client, wsfast.sync) --------------------
+#
+# They block: the round trip runs inside a coroutine that never yields, on a loop where
+# nothing else runs, so that one measuring loop serves every library.
+
+
+async def _open_sync(lib: str, port: int, compression: bool, max_size: int) -> tuple[RoundTrip, Close]:
+    uri = f"ws://{HOST}:{port}/"
+    if lib == "websocket-client":
+        import websocket
+
+        if compression:
+            raise RuntimeError("websocket-client has no permessage-deflate")
+        ws = websocket.create_connection(uri, timeout=CLOSE_TIMEOUT * 4)
+        send_binary, recv = ws.send_binary, ws.recv
+    else:
+        connect = importlib.import_module(SYNC_CLIENTS[lib]).connect
+        ws = connect(uri, compression="deflate" if compression else None, max_size=max_size)
+        ws.__enter__()  # websockets 17 warns when connect() isn't used with "with"
+        send_binary, recv = ws.send, ws.recv
+
+    async def round_trip(payload: bytes) -> bytes:
+        send_binary(payload)
+        return recv()  # type: ignore[no-any-return]
+
+    async def close() -> None:
+        ws.close()
+
+    return round_trip, close
+
+
 # --- measurement -----------------------------------------------------------------------------
 
 
@@ -201,6 +233,8 @@ async def _open(lib: str, port: int, compression: bool, max_size: int) -> tuple[
         return await _open_aiohttp(port, compression, max_size)
     if lib == "picows":
         return await _open_picows(port, compression, max_size)
+    if lib in SYNC_CLIENTS:
+        return await _open_sync(lib, port, compression, max_size)
     return await _open_websockets_api(lib, port, compression, max_size)
 
 

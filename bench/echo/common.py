@@ -21,6 +21,10 @@ LIBS = (
     "picows.websockets",
     "wsfast",
     "wsfast-python",
+    "websockets.sync",
+    "websocket-client",
+    "wsfast.sync",
+    "wsfast-python.sync",
 )
 LOOPS = ("asyncio", "uvloop")
 
@@ -32,16 +36,38 @@ WEBSOCKETS_API = {
     "wsfast-python": ("wsfast.asyncio.client", "wsfast.asyncio.server"),
 }
 
+#: Threading clients (websockets.sync, websocket-client, wsfast.sync): client module. They
+#: have no event loop; they all talk to the same server, wsfast's asyncio server with the
+#: extension (SERVER_OF), so that their rows compare clients. The loop column is the server's.
+SYNC_CLIENTS = {
+    "websockets.sync": "websockets.sync.client",
+    "websocket-client": "websocket",
+    "wsfast.sync": "wsfast.sync.client",
+    "wsfast-python.sync": "wsfast.sync.client",
+}
+SERVER_OF = {lib: "wsfast" for lib in SYNC_CLIENTS}
+
 #: Libraries that negotiate permessage-deflate when ``--compression`` is given.
 #: ``raw`` stays uncompressed (it is the limit); picows' callback API has no deflate.
-DEFLATE_LIBS = frozenset({"websockets", "aiohttp", "picows.websockets", "wsfast", "wsfast-python"})
+DEFLATE_LIBS = frozenset(
+    {
+        "websockets",
+        "aiohttp",
+        "picows.websockets",
+        "wsfast",
+        "wsfast-python",
+        "websockets.sync",
+        "wsfast.sync",
+        "wsfast-python.sync",
+    }
+)
 
 
 def lib_env(lib: str, base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment both processes of ``lib`` run with."""
     env = dict(os.environ if base is None else base)
     env.pop("WSFAST_NO_EXTENSIONS", None)
-    if lib == "wsfast-python":
+    if lib.startswith("wsfast-python"):
         env["WSFAST_NO_EXTENSIONS"] = "1"
     return env
 

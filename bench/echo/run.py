@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from .common import DEFLATE_LIBS, LIBS, LOOPS, lib_env
+from .common import DEFLATE_LIBS, LIBS, LOOPS, SERVER_OF, lib_env
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: children run `-m bench.echo.*`
 
@@ -33,9 +33,16 @@ STOP_TIMEOUT = 5.0
 #: A client may take this long beyond warm-up + duration (start-up, handshake, close).
 CLIENT_SLACK = 45.0
 
-#: wsfast against these, in the ratio rows.
-RATIO_LIBS = ("wsfast", "wsfast-python")
-RATIO_BASES = ("websockets", "picows.websockets", "raw")
+#: The ratio rows: wsfast against its peers, asyncio and threading clients apart.
+RATIO_PAIRS = [
+    (lib, base)
+    for lib in ("wsfast", "wsfast-python")
+    for base in ("websockets", "picows.websockets", "raw")
+] + [
+    (lib, base)
+    for lib in ("wsfast.sync", "wsfast-python.sync")
+    for base in ("websockets.sync", "websocket-client")
+]
 
 
 class CellError(Exception):
@@ -154,14 +161,16 @@ def run_cell(
 ) -> dict[str, Any]:
     """One measurement in two fresh processes; returns the client's JSON or raises CellError."""
     env = lib_env(lib)
+    # Threading clients have no server of their own: they share one (common.SERVER_OF).
+    server_lib = SERVER_OF.get(lib, lib)
     max_size = max(4 * 1024 * 1024, 2 * size)
     extra = ["--max-size", str(max_size)] + (["--compression"] if compression else [])
     server_cpus, client_cpus = pinning(pin)
     with tempfile.TemporaryFile("w+") as server_err:
         server = subprocess.Popen(
-            _python("bench.echo.servers", lib, loop, *extra, "--cpus", server_cpus),
+            _python("bench.echo.servers", server_lib, loop, *extra, "--cpus", server_cpus),
             cwd=ROOT,
-            env=env,
+            env=lib_env(server_lib),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=server_err,
@@ -280,12 +289,8 @@ def report(results: dict[str, Any], out: TextIO = sys.stdout) -> None:
     _print_table(header, rows, out)
 
     ratio_rows = []
-    for lib in RATIO_LIBS:
-        if lib not in libs:
-            continue
-        for base in RATIO_BASES:
-            if base not in libs:
-                continue
+    for lib, base in RATIO_PAIRS:
+        if lib in libs and base in libs:
             cells = []
             for size, loop in columns:
                 a, b = summaries.get((lib, loop, size)), summaries.get((base, loop, size))
@@ -295,7 +300,12 @@ def report(results: dict[str, Any], out: TextIO = sys.stdout) -> None:
         print(file=out)
         _print_table(["ratio of medians", *header[1:]], ratio_rows, out)
 
-    notes = [f"  {lib}: unavailable: {why}" for lib, why in results["unavailable"].items()]
+    notes = [
+        f"  {lib}: a threading client; the server is {SERVER_OF[lib]}'s (asyncio loop as listed)"
+        for lib in libs
+        if lib in SERVER_OF
+    ]
+    notes += [f"  {lib}: unavailable: {why}" for lib, why in results["unavailable"].items()]
     notes += [f"  {loop}: unavailable: {why}" for loop, why in results["unavailable_loops"].items()]
     notes += [f"  {cell.replace('|', ' ')}: {why}" for cell, why in errors.items()]
     if notes:

@@ -21,6 +21,8 @@ from .common import (
     HOST,
     LIBS,
     LOOPS,
+    SERVER_OF,
+    SYNC_CLIENTS,
     WEBSOCKETS_API,
     LengthPrefixedProtocol,
     exit_when_parent_goes,
@@ -142,6 +144,18 @@ async def _main(lib: str, loop: str, compression: bool, max_size: int) -> None:
     await asyncio.get_running_loop().create_future()  # until the parent closes stdin
 
 
+def _wsfast_codec(lib: str) -> dict[str, Any]:
+    """The codec wsfast runs with in this process; raise if it isn't the one ``lib`` names."""
+    import wsfast.speedups
+
+    codec = wsfast.speedups.IMPLEMENTATION
+    wanted = "python" if lib.startswith("wsfast-python") else "cython"
+    if codec != wanted:
+        reason = wsfast.speedups.FALLBACK_REASON or "?"
+        raise RuntimeError(f"wsfast codec is {codec!r}, not {wanted!r} ({reason})")
+    return {"codec": codec, "version": getattr(wsfast, "__version__", "?")}
+
+
 def probe(lib: str) -> dict[str, Any]:
     """Import what ``lib`` needs in this process; describe it or raise."""
     info: dict[str, Any] = {"lib": lib}
@@ -155,19 +169,19 @@ def probe(lib: str) -> dict[str, Any]:
         import picows
 
         info["version"] = picows.__version__
+    elif lib in SYNC_CLIENTS:
+        importlib.import_module(SYNC_CLIENTS[lib])
+        if lib.startswith("wsfast"):
+            info.update(_wsfast_codec(lib))
+        else:
+            package = importlib.import_module(SYNC_CLIENTS[lib].partition(".")[0])
+            info["version"] = getattr(package, "__version__", "?")
+        info["server"] = SERVER_OF[lib]
     else:
         for name in WEBSOCKETS_API[lib]:
             importlib.import_module(name)
         if lib.startswith("wsfast"):
-            import wsfast.speedups
-
-            codec = wsfast.speedups.IMPLEMENTATION
-            wanted = "python" if lib == "wsfast-python" else "cython"
-            if codec != wanted:
-                reason = wsfast.speedups.FALLBACK_REASON or "?"
-                raise RuntimeError(f"wsfast codec is {codec!r}, not {wanted!r} ({reason})")
-            info["codec"] = codec
-            info["version"] = getattr(wsfast, "__version__", "?")
+            info.update(_wsfast_codec(lib))
         else:
             top = importlib.import_module(lib.partition(".")[0])
             info["version"] = getattr(top, "__version__", "?")
