@@ -284,6 +284,15 @@ ISSUE_CAUSES = {
 }
 
 
+def test_causes_file_ships_in_the_package():
+    from importlib import resources
+
+    assert resources.files("wsfast").joinpath("probe_causes.json").is_file(), (
+        "probe_causes.json is missing from the installed package: list it under "
+        "[tool.setuptools.package-data] in pyproject.toml"
+    )
+
+
 def test_catalogue_has_the_causes_of_the_issue():
     catalogue = load_causes()
     ids = {cause.id for cause in catalogue.causes}

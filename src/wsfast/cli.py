@@ -316,7 +316,7 @@ def probe_main(argv: Sequence[str]) -> int:
                         help="offer this subprotocol (repeatable)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--timeout", type=float, default=probe.DEFAULT_TIMEOUT, metavar="S",
-                        help="bound on each step in seconds (default %(default)s)")
+                        help="bound on the attempt in seconds (default %(default)s)")
     route = parser.add_mutually_exclusive_group()
     route.add_argument("--proxy", metavar="URL",
                        help="go through this http:// proxy (default: https_proxy or "

@@ -349,10 +349,8 @@ def _classify_os_error(exc: BaseException, stage: str) -> Failure:
 class _Exchange:
     """One connection: connect (maybe through a proxy), maybe TLS, send, receive."""
 
-    def __init__(self, host: str, port: int, timeout: float) -> None:
-        self.host = host
-        self.port = port
-        self.timeout = timeout
+    def __init__(self, timeout: float) -> None:
+        # One deadline for the whole attempt: connect, TLS, request and response.
         self.deadline = time.monotonic() + timeout
         self.sock: socket.socket | None = None
         self.buffer = b""
@@ -606,7 +604,7 @@ def _other_transport(evidence: Evidence) -> FollowUp:
         [(n, v) for n, v in evidence.request.headers if n.lower() not in CREDENTIAL_HEADERS],
     )
     timeout = min(evidence.timeout, FOLLOW_UP_TIMEOUT)
-    exchange = _Exchange(uri.host, uri.port, timeout)
+    exchange = _Exchange(timeout)
     transport = "tls" if use_tls else "plain"
     context = None
     if use_tls:
@@ -676,7 +674,8 @@ def probe(
         headers: ``(name, value)`` overrides of the request headers; an empty value
             removes the header (see :func:`build_request_headers`).
         subprotocols: Subprotocols to offer in ``Sec-WebSocket-Protocol``.
-        timeout: Bound on each step (connect, TLS, response), in seconds.
+        timeout: Bound on the attempt (connect, proxy, TLS, request and response), in
+            seconds.
         proxy: An ``http://`` proxy URL; :obj:`True` to read it from the environment,
             as wsfast's client does; :obj:`None` or :obj:`False` to connect directly.
         ssl_context: TLS settings for ``wss://``; default: the system's trusted CAs.
@@ -704,7 +703,7 @@ def probe(
         ssl_context = ssl.create_default_context()
 
     started = time.monotonic()
-    exchange = _Exchange(uri.host, uri.port, timeout)
+    exchange = _Exchange(timeout)
     try:
         evidence.response = _handshake(evidence, exchange, secure=uri.secure,
                                        ssl_context=ssl_context, request=request,
