@@ -119,6 +119,19 @@ _INTERNAL_ERROR_TEXT = (
 )
 
 
+def _http_version_hint(protocol: str) -> str:
+    """What to change when a request isn't HTTP/1.1."""
+    hint = "A WebSocket handshake requires HTTP/1.1 (RFC 6455 section 4.1).\n"
+    if protocol == "HTTP/1.0":
+        # nginx proxies with HTTP/1.0 unless told otherwise: the usual way to get here.
+        hint += (
+            "A reverse proxy in front of this server may be speaking HTTP/1.0 to it "
+            "(nginx's default): configure proxy_http_version 1.1; and forward the Upgrade "
+            "and Connection headers.\n"
+        )
+    return hint
+
+
 def _exception_chain(exc: BaseException) -> str:
     """The exception's message followed by its causes', as websockets words a 400."""
     text = str(exc)
@@ -262,7 +275,7 @@ class ServerProtocol(Protocol):
         elif isinstance(exc, InvalidProtocol):
             debug_message = "! invalid protocol"
             status = http.HTTPStatus.HTTP_VERSION_NOT_SUPPORTED
-            hint = "A WebSocket handshake requires HTTP/1.1 (RFC 6455 section 4.1).\n"
+            hint = _http_version_hint(exc.protocol)
         elif isinstance(exc, InvalidUpgrade):
             debug_message = "! invalid upgrade"
             # RFC 9110 §15.5.22: a 426 response names the protocol to upgrade to.
@@ -653,7 +666,7 @@ class ServerProtocol(Protocol):
                 self._reject_unparsed(
                     http.HTTPStatus.HTTP_VERSION_NOT_SUPPORTED,
                     f"unsupported HTTP version: {exc.protocol}",
-                    "A WebSocket handshake requires HTTP/1.1 (RFC 6455 section 4.1).\n",
+                    _http_version_hint(exc.protocol),
                 )
                 yield
                 raise AssertionError("parse() shouldn't step after a failed handshake")
