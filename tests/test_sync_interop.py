@@ -33,6 +33,7 @@ from websockets.sync import server as ws_server
 
 from wsfast.asyncio import server as wsfast_asyncio_server
 from wsfast.exceptions import (
+    ConcurrencyError,
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
@@ -50,6 +51,7 @@ CLOSED = (ConnectionClosed, ws_exceptions.ConnectionClosed)
 CLOSED_OK = (ConnectionClosedOK, ws_exceptions.ConnectionClosedOK)
 CLOSED_ERROR = (ConnectionClosedError, ws_exceptions.ConnectionClosedError)
 INVALID_STATUS = (InvalidStatus, ws_exceptions.InvalidStatus)
+CONCURRENCY_ERROR = (ConcurrencyError, ws_exceptions.ConcurrencyError)
 
 SERVE = {"wsfast": wsfast_server.serve, "websockets": ws_server.serve}
 CONNECT = {"wsfast": wsfast_client.connect, "websockets": ws_client.connect}
@@ -486,9 +488,11 @@ def test_server_shutdown(server_lib, client_lib, kwargs, code, reason, ok):
             serving_thread.join(WAIT)
             assert not serving_thread.is_alive()
             # The listening socket is closed: no new connection.
-            with pytest.raises(OSError):
-                with CONNECT[client_lib](f"ws://127.0.0.1:{port}", open_timeout=2):
-                    pass
+            with (
+                pytest.raises(OSError),
+                CONNECT[client_lib](f"ws://127.0.0.1:{port}", open_timeout=2),
+            ):
+                pass
         finally:
             Background(server.shutdown).result(WAIT)
         exc = result["exc"]
@@ -568,19 +572,102 @@ def test_max_size_none_and_fragmented_limit(server_lib, client_lib):
     """max_size=None lifts the limit; the limit applies to a whole fragmented message."""
 
     def main():
-        with serving(server_lib, echo, max_size=None) as (_, uri):
-            with CONNECT[client_lib](uri, max_size=None) as ws:
-                payload = os.urandom(3 * 2**20)
-                ws.send(payload)
-                assert ws.recv(timeout=WAIT) == payload
-        with serving(server_lib, echo, max_size=1000) as (_, uri):
-            with CONNECT[client_lib](uri) as ws:
-                # Each frame fits, the message doesn't. The frames go out apart: see
-                # test_sync_keepalive's test_error_right_after_a_valid_message for why.
+        with (
+            serving(server_lib, echo, max_size=None) as (_, uri),
+            CONNECT[client_lib](uri, max_size=None) as ws,
+        ):
+            payload = os.urandom(3 * 2**20)
+            ws.send(payload)
+            assert ws.recv(timeout=WAIT) == payload
+        with (
+            serving(server_lib, echo, max_size=1000) as (_, uri),
+            CONNECT[client_lib](uri) as ws,
+        ):
+            # Each frame fits, the message doesn't. The frames go out apart: see
+            # test_sync_keepalive's test_error_right_after_a_valid_message for why.
+            with contextlib.suppress(*CLOSED):
+                # The server may fail the connection before the final empty frame.
                 ws.send(slowly([b"x" * 600, b"x" * 600]))
+            with pytest.raises(CLOSED_ERROR) as excinfo:
+                ws.recv(timeout=WAIT)
+            assert excinfo.value.rcvd.code == 1009
+
+    run(main, timeout=30)
+
+
+@SIDES
+def test_max_size_tuple_limits_messages_and_frames(server_lib, client_lib):
+    """max_size=(max_message, max_fragment): each frame and the whole message are limited."""
+    result = {}
+    done = threading.Event()
+
+    def handler(ws):
+        try:
+            while True:
+                ws.send(ws.recv(timeout=WAIT))
+        except CLOSED as exc:
+            result["exc"] = exc
+        finally:
+            done.set()
+
+    def main():
+        with serving(server_lib, handler, max_size=(3000, 1000), compression=None) as (_, uri):
+            with CONNECT[client_lib](uri, compression=None) as ws:
+                ws.send([b"x" * 1000, b"y" * 1000, b"z" * 1000])  # 3 frames of 1000: fits
+                assert ws.recv(timeout=WAIT) == b"x" * 1000 + b"y" * 1000 + b"z" * 1000
+                ws.send(b"x" * 1001)  # one frame over the fragment limit
                 with pytest.raises(CLOSED_ERROR) as excinfo:
                     ws.recv(timeout=WAIT)
                 assert excinfo.value.rcvd.code == 1009
+            assert done.wait(WAIT)
+        assert result["exc"].sent.code == 1009
+
+    run(main)
+
+
+@SIDES
+def test_concurrent_senders(server_lib, client_lib):
+    """Threads sending on one connection at once: frames never interleave."""
+    threads_count, per_thread = 4, 100
+
+    def main():
+        with (
+            serving(server_lib, echo) as (_, uri),
+            CONNECT[client_lib](uri, max_queue=None) as ws,
+        ):
+
+            def sender(thread_index):
+                for index in range(per_thread):
+                    size = (index * 997) % 70_000
+                    if index % 3 == 0:
+                        message = f"{thread_index}:{index}:" + "t" * size
+                    elif index % 3 == 1:
+                        message = f"{thread_index}:{index}:".encode() + b"b" * size
+                    else:
+                        message = [f"{thread_index}:{index}:", "f" * size]
+                    # While another thread sends a fragmented message, send() raises
+                    # ConcurrencyError (in both libraries): try again.
+                    while True:
+                        try:
+                            ws.send(message)
+                            break
+                        except CONCURRENCY_ERROR:
+                            time.sleep(0.001)
+
+            senders = [Background(sender, n) for n in range(threads_count)]
+            received = [ws.recv(timeout=WAIT) for _ in range(threads_count * per_thread)]
+            for background in senders:
+                background.result(WAIT)
+        last = {}
+        for message in received:
+            head = message[:20] if isinstance(message, str) else message[:20].decode()
+            thread_index, index, _ = head.split(":", 2)
+            size = (int(index) * 997) % 70_000
+            assert len(message) == len(f"{thread_index}:{index}:") + size
+            # Each thread's messages arrive in the order it sent them.
+            assert int(index) > last.get(thread_index, -1)
+            last[thread_index] = int(index)
+        assert len(last) == threads_count
 
     run(main, timeout=30)
 
@@ -601,14 +688,18 @@ def test_subprotocols(server_lib, client_lib):
             with CONNECT[client_lib](uri, subprotocols=["superchat"]) as ws:
                 assert ws.subprotocol == "superchat"
                 assert ws.recv(timeout=WAIT) == "'superchat'"
-            with pytest.raises(INVALID_STATUS) as excinfo:
-                with CONNECT[client_lib](uri, subprotocols=["unknown"]):
-                    pass
+            with (
+                pytest.raises(INVALID_STATUS) as excinfo,
+                CONNECT[client_lib](uri, subprotocols=["unknown"]),
+            ):
+                pass
             assert excinfo.value.response.status_code == 400
             # A server that requires a subprotocol rejects a client that offers none.
-            with pytest.raises(INVALID_STATUS) as excinfo:
-                with CONNECT[client_lib](uri):
-                    pass
+            with (
+                pytest.raises(INVALID_STATUS) as excinfo,
+                CONNECT[client_lib](uri),
+            ):
+                pass
             assert excinfo.value.response.status_code == 400
 
     run(main)
@@ -621,11 +712,16 @@ def test_select_subprotocol(server_lib, client_lib):
         return subprotocols[-1] if subprotocols else None
 
     def main():
-        with serving(
-            server_lib, wait_closed, subprotocols=["a", "b"], select_subprotocol=select_subprotocol
-        ) as (_, uri):
-            with CONNECT[client_lib](uri, subprotocols=["a", "b"]) as ws:
-                assert ws.subprotocol == "b"
+        with (
+            serving(
+                server_lib,
+                wait_closed,
+                subprotocols=["a", "b"],
+                select_subprotocol=select_subprotocol,
+            ) as (_, uri),
+            CONNECT[client_lib](uri, subprotocols=["a", "b"]) as ws,
+        ):
+            assert ws.subprotocol == "b"
 
     run(main)
 
@@ -643,9 +739,11 @@ def test_process_request_and_basic_auth(server_lib, client_lib):
 
     def main():
         with serving(server_lib, handler, process_request=forbid) as (_, uri):
-            with pytest.raises(INVALID_STATUS) as excinfo:
-                with CONNECT[client_lib](f"{uri}/forbidden"):
-                    pass
+            with (
+                pytest.raises(INVALID_STATUS) as excinfo,
+                CONNECT[client_lib](f"{uri}/forbidden"),
+            ):
+                pass
             assert excinfo.value.response.status_code == 403
             assert excinfo.value.response.body == b"Forbidden\n"
             with CONNECT[client_lib](f"{uri}/allowed") as ws:
@@ -664,9 +762,11 @@ def test_process_request_and_basic_auth(server_lib, client_lib):
             with CONNECT[client_lib](uri, additional_headers=header) as ws:
                 assert ws.recv(timeout=WAIT) == "user"
             for bad_uri in (uri, uri.replace("ws://", "ws://user:wrong@")):
-                with pytest.raises(INVALID_STATUS) as excinfo:
-                    with CONNECT[client_lib](bad_uri):
-                        pass
+                with (
+                    pytest.raises(INVALID_STATUS) as excinfo,
+                    CONNECT[client_lib](bad_uri),
+                ):
+                    pass
                 response = excinfo.value.response
                 assert response.status_code == 401
                 assert response.headers["WWW-Authenticate"] == (
@@ -680,7 +780,6 @@ def test_process_request_and_basic_auth(server_lib, client_lib):
 def test_process_response_adds_a_header(server_lib, client_lib):
     def process_response(connection, request, response):
         response.headers["X-Request-Path"] = request.path
-        return None
 
     def main():
         with (
@@ -795,12 +894,14 @@ def test_sync_client_asyncio_server_closes_on_shutdown(server_lib):
 @pytest.mark.parametrize("server_lib", ["wsfast", "websockets"])
 def test_sync_client_asyncio_server_max_size(server_lib):
     def main():
-        with serving_asyncio(ASYNCIO_SERVE[server_lib], async_handler, max_size=1000) as uri:
-            with wsfast_client.connect(uri) as ws:
-                ws.send("x" * 1001)
-                with pytest.raises(ConnectionClosedError) as excinfo:
-                    ws.recv(timeout=WAIT)
-                assert excinfo.value.rcvd.code == 1009
+        with (
+            serving_asyncio(ASYNCIO_SERVE[server_lib], async_handler, max_size=1000) as uri,
+            wsfast_client.connect(uri) as ws,
+        ):
+            ws.send("x" * 1001)
+            with pytest.raises(ConnectionClosedError) as excinfo:
+                ws.recv(timeout=WAIT)
+            assert excinfo.value.rcvd.code == 1009
 
     run(main)
 

@@ -29,6 +29,7 @@ from sync_support import (
     Background,
     ConnectProxy,
     RawServer,
+    accept_key,
     build_frame,
     close_code_of,
     close_payload,
@@ -41,6 +42,7 @@ from sync_support import (
 )
 from websockets import exceptions as ws_exceptions
 from websockets.sync import client as ws_client
+from websockets.sync import server as ws_server
 
 from wsfast.exceptions import (
     ConcurrencyError,
@@ -202,23 +204,25 @@ def test_keepalive_server_side_pings_answered_by_client():
         echo(ws)
 
     def main():
-        with running(handler, ping_interval=0.05, ping_timeout=0.3) as (_, port):
-            with closing(raw_client(port)) as peer:
-                answered = 0
-                deadline = time.monotonic() + WAIT
-                while time.monotonic() < deadline:
-                    frames = peer.frames()
-                    if (TEXT, b"done", False) in frames:
-                        break
-                    pings = [payload for op, payload, _ in frames if op == PING]
-                    for payload in pings[answered:]:
-                        peer.send(PONG, payload)
-                    answered = len(pings)
-                    time.sleep(0.01)
-                assert (TEXT, b"done", False) in peer.frames()
-                assert answered >= 3
-                peer.send(CLOSE, close_payload(1000))
-                peer.wait_eof()
+        with (
+            running(handler, ping_interval=0.05, ping_timeout=0.3) as (_, port),
+            closing(raw_client(port)) as peer,
+        ):
+            answered = 0
+            deadline = time.monotonic() + WAIT
+            while time.monotonic() < deadline:
+                frames = peer.frames()
+                if (TEXT, b"done", False) in frames:
+                    break
+                pings = [payload for op, payload, _ in frames if op == PING]
+                for payload in pings[answered:]:
+                    peer.send(PONG, payload)
+                answered = len(pings)
+                time.sleep(0.01)
+            assert (TEXT, b"done", False) in peer.frames()
+            assert answered >= 3
+            peer.send(CLOSE, close_payload(1000))
+            peer.wait_eof()
         assert result["state"] is State.OPEN
         assert result["latency"] > 0
 
@@ -358,6 +362,22 @@ def test_ping_ack_on_close():
     run(main)
 
 
+def test_ping_ack_on_close_after_an_abrupt_disconnect():
+    def main():
+        with RawServer() as server:
+            ws = raw_connect(server)
+            acked_on_close = ws.ping(b"ack on close", ack_on_close=True)
+            plain = ws.ping(b"plain")
+            server.peer.wait_for(lambda frames: len(frames) == 2)
+            server.peer.close()
+            assert acked_on_close.wait(WAIT)
+            assert ws.state is State.CLOSED
+            assert ws.close_code == 1006
+            assert not plain.is_set()
+
+    run(main)
+
+
 # Closing handshake and timeouts ----------------------------------------------------------
 
 
@@ -392,12 +412,14 @@ def test_close_timeout_server_side():
         result["close_code"] = ws.close_code
 
     def main():
-        with running(handler, close_timeout=0.3) as (_, port):
-            with closing(raw_client(port)) as peer:
-                start = time.monotonic()
-                peer.wait_eof()  # never answers, never closes TCP
-                assert 0.25 <= time.monotonic() - start < 3
-                assert peer.frames() == [(CLOSE, close_payload(4001, "server closes"), False)]
+        with (
+            running(handler, close_timeout=0.3) as (_, port),
+            closing(raw_client(port)) as peer,
+        ):
+            start = time.monotonic()
+            peer.wait_eof()  # never answers, never closes TCP
+            assert 0.25 <= time.monotonic() - start < 3
+            assert peer.frames() == [(CLOSE, close_payload(4001, "server closes"), False)]
         assert 0.25 <= result["elapsed"] < 3
         assert result["close_code"] == 1006
 
@@ -416,12 +438,14 @@ def test_close_timeout_when_the_peer_answers_but_keeps_tcp_open_server_side():
         result["close"] = (ws.close_code, ws.close_reason)
 
     def main():
-        with running(handler, close_timeout=0.5) as (_, port):
-            with closing(raw_client(port)) as peer:
-                peer.wait_for(lambda frames: len(frames) == 1)
-                peer.send(CLOSE, close_payload(1000, "bye"))  # answer, keep TCP open
-                peer.wait_eof()  # the server closes its side right away
-                time.sleep(1)  # let close_timeout elapse before closing ours
+        with (
+            running(handler, close_timeout=0.5) as (_, port),
+            closing(raw_client(port)) as peer,
+        ):
+            peer.wait_for(lambda frames: len(frames) == 1)
+            peer.send(CLOSE, close_payload(1000, "bye"))  # answer, keep TCP open
+            peer.wait_eof()  # the server closes its side right away
+            time.sleep(1)  # let close_timeout elapse before closing ours
         assert result["elapsed"] < 3
         assert result["close"] == (1000, "bye")
 
@@ -459,13 +483,15 @@ def test_client_waits_for_the_server_to_close_tcp(tcp_close_after):
 
 def test_server_closes_tcp_after_the_closing_handshake():
     def main():
-        with running(record_close({}), close_timeout=5) as (_, port):
-            with closing(raw_client(port)) as peer:
-                start = time.monotonic()
-                peer.send(CLOSE, close_payload(1000, "client"))
-                peer.wait_eof()
-                assert time.monotonic() - start < 2  # not close_timeout
-                assert peer.frames() == [(CLOSE, close_payload(1000, "client"), False)]
+        with (
+            running(record_close({}), close_timeout=5) as (_, port),
+            closing(raw_client(port)) as peer,
+        ):
+            start = time.monotonic()
+            peer.send(CLOSE, close_payload(1000, "client"))
+            peer.wait_eof()
+            assert time.monotonic() - start < 2  # not close_timeout
+            assert peer.frames() == [(CLOSE, close_payload(1000, "client"), False)]
 
     run(main)
 
@@ -798,6 +824,123 @@ def test_open_timeout_server_side(drip):
     run(main)
 
 
+@pytest.mark.parametrize("server_lib", ["wsfast", "websockets"])
+def test_shutdown_rejects_connections_in_their_opening_handshake(server_lib):
+    """shutdown() answers 503 to a connection accepted before it whose request comes after."""
+    serve_function = {"wsfast": serve, "websockets": ws_server.serve}[server_lib]
+
+    def handler(ws):  # pragma: no cover - never reached
+        ws.recv(timeout=WAIT)
+
+    def main():
+        server = serve_function(handler, "127.0.0.1", 0, open_timeout=WAIT)
+        serving = Background(server.serve_forever)
+        port = server.socket.getsockname()[1]
+        try:
+            with closing(raw_client(port, handshake=False)) as peer:
+                time.sleep(0.2)  # accepted, waiting for the request
+                shutdown = Background(server.shutdown)
+                time.sleep(0.2)
+                assert not shutdown.done()  # it waits for the opening handshake
+                key = base64.b64encode(os.urandom(16)).decode()
+                peer.send_raw(
+                    (
+                        f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                    ).encode()
+                )
+                peer.wait_eof()
+                assert bytes(peer.received).startswith(b"HTTP/1.1 503 ")
+            shutdown.result(WAIT)
+            serving.result(WAIT)
+        finally:
+            Background(server.shutdown).result(WAIT)
+
+    run(main)
+
+
+def handshake_response(status_line, *headers, body=""):
+    def response_head(head):
+        key = header_value(head, "Sec-WebSocket-Key")
+        lines = [status_line]
+        for header in headers:
+            lines.append(header.format(accept=accept_key(key)))
+        return "\r\n".join(lines) + "\r\n\r\n" + body
+
+    return response_head
+
+
+UPGRADE = ("Upgrade: websocket", "Connection: Upgrade")
+ACCEPT = "Sec-WebSocket-Accept: {accept}"
+
+INVALID_RESPONSES = {
+    "404-with-body": (
+        handshake_response("HTTP/1.1 404 Not Found", "Content-Length: 5", body="nope!"),
+        "InvalidStatus",
+        (404, b"nope!"),
+    ),
+    "500-body-until-eof": (
+        handshake_response("HTTP/1.1 500 Oops", "Connection: close", body="until eof"),
+        "InvalidStatus",
+        (500, b"until eof"),
+    ),
+    "not-http": (handshake_response("garbage"), "InvalidMessage", None),
+    "wrong-accept": (
+        handshake_response("HTTP/1.1 101 Switching", *UPGRADE, "Sec-WebSocket-Accept: xxx"),
+        "InvalidHeaderValue",
+        None,
+    ),
+    "missing-upgrade": (
+        handshake_response("HTTP/1.1 101 Switching", "Connection: Upgrade", ACCEPT),
+        "InvalidUpgrade",
+        None,
+    ),
+    "unrequested-extension": (
+        handshake_response(
+            "HTTP/1.1 101 Switching", *UPGRADE, ACCEPT, "Sec-WebSocket-Extensions: x-unknown"
+        ),
+        "NegotiationError",
+        None,
+    ),
+    "unrequested-subprotocol": (
+        handshake_response(
+            "HTTP/1.1 101 Switching", *UPGRADE, ACCEPT, "Sec-WebSocket-Protocol: chat"
+        ),
+        "NegotiationError",
+        None,
+    ),
+}
+
+
+@CLIENT_LIBS
+@pytest.mark.parametrize(
+    ("response_head", "exc_name", "status"),
+    list(INVALID_RESPONSES.values()),
+    ids=list(INVALID_RESPONSES),
+)
+def test_invalid_handshake_responses(client_lib, response_head, exc_name, status):
+    def main():
+        with RawServer(response_head=response_head) as server:
+            # The server closes TCP after its response: "until eof" bodies end there.
+            closer = threading.Timer(0.2, lambda: server.peer.close())
+            closer.start()
+            try:
+                with (
+                    pytest.raises(Exception) as excinfo,
+                    CONNECT[client_lib](server.uri, open_timeout=WAIT),
+                ):
+                    pass
+            finally:
+                closer.cancel()
+            exc = excinfo.value
+            assert type(exc).__name__ == exc_name, repr(exc)
+            if status is not None:
+                assert (exc.response.status_code, bytes(exc.response.body)) == status
+
+    run(main)
+
+
 # recv() timeouts --------------------------------------------------------------------------
 
 
@@ -933,21 +1076,23 @@ def test_max_queue_pauses_reading_server_side():
             ws.recv(timeout=WAIT)
 
     def main():
-        with running(handler, max_queue=(8, 2), close_timeout=1) as (_, port):
-            with closing(raw_client(port)) as peer:
+        with (
+            running(handler, max_queue=(8, 2), close_timeout=1) as (_, port),
+            closing(raw_client(port)) as peer,
+        ):
 
-                def flood():
-                    for index in range(FLOOD_COUNT):
-                        peer.send(BINARY, flood_payload(index))
+            def flood():
+                for index in range(FLOOD_COUNT):
+                    peer.send(BINARY, flood_payload(index))
 
-                sender = Background(flood)
-                assert paused.wait(WAIT)
-                assert not sender.done(), "the whole flood was buffered"
-                go.set()
-                sender.result(WAIT * 2)
-                peer.wait_for(lambda frames: (TEXT, b"drained", False) in frames, timeout=WAIT * 2)
-                peer.send(CLOSE, close_payload(1000))
-                peer.wait_eof()
+            sender = Background(flood)
+            assert paused.wait(WAIT)
+            assert not sender.done(), "the whole flood was buffered"
+            go.set()
+            sender.result(WAIT * 2)
+            peer.wait_for(lambda frames: (TEXT, b"drained", False) in frames, timeout=WAIT * 2)
+            peer.send(CLOSE, close_payload(1000))
+            peer.wait_eof()
         assert result["paused"] is True
         assert result["queued"] <= 9
         assert result["paused after"] is False
@@ -1023,9 +1168,11 @@ def test_http_proxy_rejects_with_407(client_lib):
         with ConnectProxy(
             status=407, headers='Proxy-Authenticate: Basic realm="proxy"\r\n'
         ) as proxy:
-            with pytest.raises(INVALID_PROXY_STATUS) as excinfo:
-                with CONNECT[client_lib]("ws://127.0.0.1:1/", proxy=proxy.url):
-                    pass
+            with (
+                pytest.raises(INVALID_PROXY_STATUS) as excinfo,
+                CONNECT[client_lib]("ws://127.0.0.1:1/", proxy=proxy.url),
+            ):
+                pass
             response = excinfo.value.response
             assert response.status_code == 407
             assert response.headers["Proxy-Authenticate"] == 'Basic realm="proxy"'
@@ -1035,10 +1182,12 @@ def test_http_proxy_rejects_with_407(client_lib):
 
 def test_http_proxy_invalid_response():
     def main():
-        with ConnectProxy(raw_response=b"not HTTP at all\r\n\r\n") as proxy:
-            with pytest.raises(InvalidProxyMessage):
-                with connect("ws://127.0.0.1:1/", proxy=proxy.url, open_timeout=WAIT):
-                    pass
+        with (
+            ConnectProxy(raw_response=b"not HTTP at all\r\n\r\n") as proxy,
+            pytest.raises(InvalidProxyMessage),
+            connect("ws://127.0.0.1:1/", proxy=proxy.url, open_timeout=WAIT),
+        ):
+            pass
 
     run(main)
 
@@ -1047,9 +1196,11 @@ def test_http_proxy_silent_hits_open_timeout():
     def main():
         with ConnectProxy(respond=False) as proxy:
             start = time.monotonic()
-            with pytest.raises(TimeoutError):
-                with connect("ws://127.0.0.1:1/", proxy=proxy.url, open_timeout=0.3):
-                    pass
+            with (
+                pytest.raises(TimeoutError),
+                connect("ws://127.0.0.1:1/", proxy=proxy.url, open_timeout=0.3),
+            ):
+                pass
             assert 0.25 <= time.monotonic() - start < 3
 
     run(main)
@@ -1215,10 +1366,12 @@ def test_redirect_from_wss_to_ws_is_refused(client_lib):
                 response.headers["Location"] = f"ws://localhost:{plain_port}/"
                 return response
 
-            with running(echo, ssl=server_context, process_request=downgrade) as (_, port):
-                with pytest.raises(SECURITY_ERROR, match="non-secure"):
-                    with CONNECT[client_lib](f"wss://localhost:{port}/", ssl=client_context):
-                        pass
+            with (
+                running(echo, ssl=server_context, process_request=downgrade) as (_, port),
+                pytest.raises(SECURITY_ERROR, match="non-secure"),
+                CONNECT[client_lib](f"wss://localhost:{port}/", ssl=client_context),
+            ):
+                pass
         assert requests == []  # the plain server was never contacted
 
     run(main)
@@ -1228,9 +1381,11 @@ def test_redirect_from_wss_to_ws_is_refused(client_lib):
 def test_too_many_redirects(client_lib):
     def main():
         with RawServer(response_head=redirect_to("/again")) as redirector:
-            with pytest.raises(SECURITY_ERROR, match="more than 10 redirects"):
-                with CONNECT[client_lib](redirector.uri, open_timeout=WAIT):
-                    pass
+            with (
+                pytest.raises(SECURITY_ERROR, match="more than 10 redirects"),
+                CONNECT[client_lib](redirector.uri, open_timeout=WAIT),
+            ):
+                pass
             with redirector.connected:
                 assert redirector.connected.wait_for(lambda: len(redirector.peers) == 10, WAIT)
 
@@ -1241,9 +1396,11 @@ def test_redirect_with_a_preexisting_socket_is_refused():
     def main():
         with RawServer(response_head=redirect_to("/elsewhere")) as redirector:
             sock = socket.create_connection(("127.0.0.1", redirector.port), timeout=WAIT)
-            with pytest.raises(ValueError, match="preexisting socket"):
-                with connect(redirector.uri, sock=sock):
-                    pass
+            with (
+                pytest.raises(ValueError, match="preexisting socket"),
+                connect(redirector.uri, sock=sock),
+            ):
+                pass
 
     run(main)
 
@@ -1254,9 +1411,11 @@ def test_redirect_without_location_is_an_error():
 
     def main():
         with RawServer(response_head=response_head) as server:
-            with pytest.raises(InvalidStatus) as excinfo:
-                with connect(server.uri):
-                    pass
+            with (
+                pytest.raises(InvalidStatus) as excinfo,
+                connect(server.uri),
+            ):
+                pass
             assert excinfo.value.response.status_code == 302
 
     run(main)

@@ -14,6 +14,7 @@ directory. Every test runs on both codecs and is bounded in time (sync_support.r
 from __future__ import annotations
 
 import contextlib
+import http
 import os
 import pathlib
 import socket
@@ -203,17 +204,19 @@ def test_tls_server_initiated_close(
         result["exc"] = excinfo.value
 
     def main():
-        with tls_serving(server_lib, handler, server_context, close_timeout=WAIT) as (_, port):
-            with CONNECT[client_lib](f"wss://localhost:{port}/", ssl=client_context) as ws:
-                assert ws.recv(timeout=WAIT) == payload
-                with pytest.raises(CLOSED_OK if ok else CLOSED_ERROR) as excinfo:
-                    ws.recv(timeout=WAIT)
-                exc = excinfo.value
-                assert (exc.rcvd.code, exc.rcvd.reason) == (code, reason)
-                assert (exc.sent.code, exc.sent.reason) == (code, reason)
-                assert exc.rcvd_then_sent is True
-                assert ws.wait_closed(WAIT)
-                assert (ws.close_code, ws.close_reason) == (code, reason)
+        with (
+            tls_serving(server_lib, handler, server_context, close_timeout=WAIT) as (_, port),
+            CONNECT[client_lib](f"wss://localhost:{port}/", ssl=client_context) as ws,
+        ):
+            assert ws.recv(timeout=WAIT) == payload
+            with pytest.raises(CLOSED_OK if ok else CLOSED_ERROR) as excinfo:
+                ws.recv(timeout=WAIT)
+            exc = excinfo.value
+            assert (exc.rcvd.code, exc.rcvd.reason) == (code, reason)
+            assert (exc.sent.code, exc.sent.reason) == (code, reason)
+            assert exc.rcvd_then_sent is True
+            assert ws.wait_closed(WAIT)
+            assert (ws.close_code, ws.close_reason) == (code, reason)
         skip_if_tls_timeout_race(result["ws"])
         assert result["close"] == (code, reason, "CLOSED")
         exc = result["exc"]
@@ -271,15 +274,17 @@ def test_tls_client_initiated_close(
 @SIDES
 def test_tls_server_shutdown(server_lib, client_lib, server_context, client_context):
     def main():
-        with tls_serving(server_lib, wait_for_close, server_context) as (server, port):
-            with CONNECT[client_lib](f"wss://localhost:{port}/", ssl=client_context) as ws:
-                ws.send("hi")
-                shutdown = Background(server.shutdown)
-                with pytest.raises(CLOSED_OK) as excinfo:
-                    ws.recv(timeout=WAIT)
-                assert excinfo.value.rcvd.code == 1001
-                assert ws.close_code == 1001
-                shutdown.result(WAIT)
+        with (
+            tls_serving(server_lib, wait_for_close, server_context) as (server, port),
+            CONNECT[client_lib](f"wss://localhost:{port}/", ssl=client_context) as ws,
+        ):
+            ws.send("hi")
+            shutdown = Background(server.shutdown)
+            with pytest.raises(CLOSED_OK) as excinfo:
+                ws.recv(timeout=WAIT)
+            assert excinfo.value.rcvd.code == 1001
+            assert ws.close_code == 1001
+            shutdown.result(WAIT)
 
     run(main, timeout=20)
 
@@ -323,13 +328,15 @@ def test_tls_server_hostname(server_context, client_context):
                 assert ws.socket.server_hostname == "localhost"
                 ws.send("hi")
                 assert ws.recv(timeout=WAIT) == "hi"
-            with pytest.raises(ssl.SSLCertVerificationError):
-                with wsfast_client.connect(
+            with (
+                pytest.raises(ssl.SSLCertVerificationError),
+                wsfast_client.connect(
                     f"wss://127.0.0.1:{port}/",
                     ssl=client_context,
                     server_hostname="example.com",
-                ):
-                    pass
+                ),
+            ):
+                pass
 
     run(main)
 
@@ -339,15 +346,19 @@ def test_tls_untrusted_certificate(server_context, client_context):
         with tls_serving("wsfast", echo, server_context) as (_, port):
             uri = f"wss://localhost:{port}/"
             # The default context doesn't trust the test CA.
-            with pytest.raises(ssl.SSLCertVerificationError):
-                with wsfast_client.connect(uri, open_timeout=WAIT):
-                    pass
+            with (
+                pytest.raises(ssl.SSLCertVerificationError),
+                wsfast_client.connect(uri, open_timeout=WAIT),
+            ):
+                pass
             other_ca = trustme.CA()
             context = ssl.create_default_context()
             other_ca.configure_trust(context)
-            with pytest.raises(ssl.SSLCertVerificationError):
-                with wsfast_client.connect(uri, ssl=context, open_timeout=WAIT):
-                    pass
+            with (
+                pytest.raises(ssl.SSLCertVerificationError),
+                wsfast_client.connect(uri, ssl=context, open_timeout=WAIT),
+            ):
+                pass
             # The server is still up.
             with wsfast_client.connect(uri, ssl=client_context) as ws:
                 ws.send("still up")
@@ -368,9 +379,11 @@ def test_tls_plain_client_to_tls_server(server_lib, server_context, client_conte
             start = time.monotonic()
             # The TLS server drops the plain-text request without an HTTP response; the
             # exception's type is checked by test_tls_plain_client_error_matches_websockets.
-            with pytest.raises((InvalidMessage, OSError)):
-                with wsfast_client.connect(f"ws://localhost:{port}/", open_timeout=WAIT):
-                    pass
+            with (
+                pytest.raises((InvalidMessage, OSError)),
+                wsfast_client.connect(f"ws://localhost:{port}/", open_timeout=WAIT),
+            ):
+                pass
             assert time.monotonic() - start < 3
             # The server is still up.
             with wsfast_client.connect(f"wss://localhost:{port}/", ssl=client_context) as ws:
@@ -403,9 +416,11 @@ def test_tls_plain_client_error_matches_websockets(client_lib, server_context):
 
     def main():
         with tls_serving("wsfast", echo, server_context, open_timeout=2) as (_, port):
-            with pytest.raises(Exception) as excinfo:
-                with CONNECT[client_lib](f"ws://localhost:{port}/", open_timeout=WAIT):
-                    pass
+            with (
+                pytest.raises(Exception) as excinfo,
+                CONNECT[client_lib](f"ws://localhost:{port}/", open_timeout=WAIT),
+            ):
+                pass
             assert type(excinfo.value).__name__ == "InvalidMessage", repr(excinfo.value)
             assert isinstance(excinfo.value.__cause__, EOFError)
 
@@ -466,15 +481,15 @@ def test_tls_server_close_with_split_records(server_lib, server_context, client_
         result["close"] = (ws.close_code, ws.close_reason, repr(ws.connection_exc))
 
     def main():
-        with tls_serving(server_lib, handler, server_context, close_timeout=WAIT) as (_, port):
-            with (
-                SplittingRelay(port, split="client") as relay,
-                ws_client.connect(f"wss://localhost:{relay.port}/", ssl=client_context) as ws,
-            ):
-                assert ws.recv(timeout=WAIT) == "ready"
-                ws.send("close")
-                with pytest.raises(ws_exceptions.ConnectionClosedOK):
-                    ws.recv(timeout=WAIT)
+        with (
+            tls_serving(server_lib, handler, server_context, close_timeout=WAIT) as (_, port),
+            SplittingRelay(port, split="client") as relay,
+            ws_client.connect(f"wss://localhost:{relay.port}/", ssl=client_context) as ws,
+        ):
+            assert ws.recv(timeout=WAIT) == "ready"
+            ws.send("close")
+            with pytest.raises(ws_exceptions.ConnectionClosedOK):
+                ws.recv(timeout=WAIT)
         assert result["close"][:2] == (1000, "server bye"), result["close"]
 
     run(main)
@@ -484,11 +499,10 @@ def test_tls_client_to_plain_server(client_context):
     def main():
         with serving_sync(wsfast_server.serve, echo, "127.0.0.1", 0) as server:
             port = server.socket.getsockname()[1]
-            with pytest.raises(ssl.SSLError):
-                with wsfast_client.connect(
-                    f"wss://localhost:{port}/", ssl=client_context, open_timeout=WAIT
-                ):
-                    pass
+            with pytest.raises(ssl.SSLError), wsfast_client.connect(
+                f"wss://localhost:{port}/", ssl=client_context, open_timeout=WAIT
+            ):
+                pass
             with wsfast_client.connect(f"ws://localhost:{port}/") as ws:
                 ws.send("still up")
                 assert ws.recv(timeout=WAIT) == "still up"
@@ -511,6 +525,26 @@ def test_tls_silent_client_hits_open_timeout(server_context, client_context):
             with wsfast_client.connect(f"wss://localhost:{port}/", ssl=client_context) as ws:
                 ws.send("still up")
                 assert ws.recv(timeout=WAIT) == "still up"
+
+    run(main)
+
+
+@pytest.mark.parametrize("client_lib", ["wsfast", "websockets"])
+def test_tls_client_open_timeout_in_tls_handshake(client_lib, client_context):
+    """A server that accepts TCP but never answers the TLS handshake: open_timeout."""
+
+    def main():
+        listener = socket.create_server(("127.0.0.1", 0))
+        try:
+            port = listener.getsockname()[1]
+            start = time.monotonic()
+            with pytest.raises(TimeoutError), CONNECT[client_lib](
+                f"wss://localhost:{port}/", ssl=client_context, open_timeout=0.3
+            ):
+                pass
+            assert 0.25 <= time.monotonic() - start < 3
+        finally:
+            listener.close()
 
     run(main)
 
@@ -631,15 +665,17 @@ def test_unix_path_and_sock_are_exclusive(socket_path):
 @SIDES
 def test_unix_server_shutdown(server_lib, client_lib, socket_path):
     def main():
-        with unix_serving(server_lib, wait_for_close, str(socket_path)) as server:
-            with UNIX_CONNECT[client_lib](str(socket_path)) as ws:
-                ws.send("hi")
-                shutdown = Background(server.shutdown)
-                with pytest.raises(CLOSED_OK) as excinfo:
-                    ws.recv(timeout=WAIT)
-                assert excinfo.value.rcvd.code == 1001
-                assert ws.close_code == 1001
-                shutdown.result(WAIT)
+        with (
+            unix_serving(server_lib, wait_for_close, str(socket_path)) as server,
+            UNIX_CONNECT[client_lib](str(socket_path)) as ws,
+        ):
+            ws.send("hi")
+            shutdown = Background(server.shutdown)
+            with pytest.raises(CLOSED_OK) as excinfo:
+                ws.recv(timeout=WAIT)
+            assert excinfo.value.rcvd.code == 1001
+            assert ws.close_code == 1001
+            shutdown.result(WAIT)
 
     run(main)
 
@@ -685,6 +721,37 @@ def test_unix_max_size(server_lib, client_lib, socket_path):
             assert done.wait(WAIT)
         assert isinstance(result["exc"], CLOSED_ERROR)
         assert result["exc"].sent.code == 1009
+
+    run(main)
+
+
+@pytest.mark.parametrize("client_lib", ["wsfast", "websockets"])
+def test_unix_redirects(client_lib, socket_path):
+    """Same-origin redirects go through the same Unix socket; cross-origin ones can't."""
+
+    def process_request(connection, request):
+        if request.path == "/new":
+            return None
+        response = connection.respond(http.HTTPStatus.FOUND, "Moved\n")
+        if request.path == "/old":
+            response.headers["Location"] = "/new"
+        else:
+            response.headers["Location"] = "ws://elsewhere.invalid/"
+        return response
+
+    def handler(ws):
+        ws.send(ws.request.path)
+        wait_closed(ws)
+
+    def main():
+        with unix_serving("wsfast", handler, str(socket_path), process_request=process_request):
+            with UNIX_CONNECT[client_lib](str(socket_path), uri="ws://localhost/old") as ws:
+                assert ws.recv(timeout=WAIT) == "/new"
+            with (
+                pytest.raises(ValueError, match="cross-origin redirect .* Unix socket"),
+                UNIX_CONNECT[client_lib](str(socket_path), uri="ws://localhost/other"),
+            ):
+                pass
 
     run(main)
 
