@@ -88,7 +88,7 @@ TLS_TIMEOUT_RACE = (
 )
 
 
-def skip_if_tls_timeout_race(ws):
+def xfail_if_tls_timeout_race(ws):
     """Report the race pinned by test_tls_close_with_split_records as an expected failure.
 
     It strikes at random (about one close in ten over loopback); the strict xfail tests
@@ -156,7 +156,7 @@ def test_tls_echo_and_close(server_lib, client_lib, server_context, client_conte
                     assert ws.ping().wait(WAIT)
                     assert ws.latency > 0
                     ws.close(1000, "tls bye")
-                    skip_if_tls_timeout_race(ws)
+                    xfail_if_tls_timeout_race(ws)
                     assert (ws.close_code, ws.close_reason) == (1000, "tls bye")
                     assert ws.state.name == "CLOSED"
         assert closes == [(1000, "tls bye"), (1000, "tls bye")]
@@ -217,7 +217,7 @@ def test_tls_server_initiated_close(
             assert exc.rcvd_then_sent is True
             assert ws.wait_closed(WAIT)
             assert (ws.close_code, ws.close_reason) == (code, reason)
-        skip_if_tls_timeout_race(result["ws"])
+        xfail_if_tls_timeout_race(result["ws"])
         assert result["close"] == (code, reason, "CLOSED")
         exc = result["exc"]
         assert isinstance(exc, CLOSED_OK if ok else CLOSED_ERROR)
@@ -255,7 +255,7 @@ def test_tls_client_initiated_close(
                 start = time.monotonic()
                 ws.close(code, reason)
                 assert time.monotonic() - start < 2  # not close_timeout
-                skip_if_tls_timeout_race(ws)
+                xfail_if_tls_timeout_race(ws)
                 assert ws.state.name == "CLOSED"
                 assert (ws.close_code, ws.close_reason) == (code, reason)
                 with pytest.raises(CLOSED_OK if ok else CLOSED_ERROR) as excinfo:
@@ -769,7 +769,7 @@ def test_unix_with_tls(server_lib, client_lib, socket_path, server_context, clie
             ws.send("unix and tls")
             assert ws.recv(timeout=WAIT) == "unix and tls"
             ws.close(1000, "bye")
-            skip_if_tls_timeout_race(ws)
+            xfail_if_tls_timeout_race(ws)
             assert (ws.close_code, ws.close_reason) == (1000, "bye")
 
     run(main)
