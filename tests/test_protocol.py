@@ -1121,3 +1121,27 @@ def test_random_size_limits_match_websockets(side, data):
         in_progress = not fin
     pair.receive(*data.draw(chunks_of(frames)))
     pair.call("receive_eof")
+
+
+# receive_messages(): the I/O layers' fast path ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("bad_frame", "code"),
+    [
+        (raw_frame(0x3, b""), 1002),  # reserved opcode (RFC 6455 §5.2)
+        (raw_frame(0x2, b"x" * 1001), 1009),  # over max_size
+        (raw_frame(0x1, b"\xff"), 1007),  # invalid UTF-8 (RFC 6455 §8.1)
+    ],
+)
+def test_receive_messages_fails_at_once_on_an_error_after_a_message(bad_frame, code):
+    """Both in one read: the message comes out and the connection fails in the same call,
+    as receive_data() does, rather than at a next read that may never come."""
+    server = protocol.Protocol(protocol.SERVER, max_size=1000)
+    reader = server.start_direct_receive()
+    reader.feed_data(raw_frame(0x1, b"hello") + bad_frame)
+    assert server.receive_messages() == ["hello"]
+    assert server.state is protocol.CLOSING
+    assert parse_writes(server.data_to_send(), masked=False)[0][4] == 0x8
+    assert server.close_sent.code == code
+    assert not server.direct_receive

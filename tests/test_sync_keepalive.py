@@ -695,15 +695,10 @@ def test_oversized_message_from_server():
     run(main)
 
 
-ERROR_AFTER_VALID_MESSAGE = (
-    "wsfast bug: when a valid message and an invalid frame arrive in the same read, "
-    "FrameReader.read_messages() returns the message and keeps the error for its next "
-    "call, but Protocol.receive_messages() calls it once per read: the connection isn't "
-    "failed until more bytes arrive (websockets fails it at once)"
-)
+# When a valid message and an invalid frame arrive in the same read, the connection fails
+# at once, as websockets' does, not at the next read, which may never come.
 
 
-@pytest.mark.xfail(strict=True, reason=ERROR_AFTER_VALID_MESSAGE)
 def test_error_right_after_a_valid_message():
     """A valid message followed by a reserved opcode, in one TCP segment, to a server."""
     result = {}
@@ -730,7 +725,6 @@ def test_error_right_after_a_valid_message():
     run(main)
 
 
-@pytest.mark.xfail(strict=True, reason=ERROR_AFTER_VALID_MESSAGE)
 def test_oversized_message_right_after_a_valid_message():
     """A valid message followed by one over max_size, in one TCP segment, to a client."""
 

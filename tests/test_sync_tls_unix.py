@@ -80,29 +80,6 @@ def wait_for_close(ws):
             ws.recv(timeout=max(deadline - time.monotonic(), 0.01))
 
 
-TLS_TIMEOUT_RACE = (
-    "wsfast bug: close() calls settimeout() on the SSLSocket from the closing thread while "
-    "the reading thread is inside SSLSocket.recv_into(); as soon as that read needs another "
-    "recv() (a TLS record arriving in parts), it fails with 'The read operation timed out', "
-    "so the connection ends with 1006 instead of the peer's close code"
-)
-
-
-def xfail_if_tls_timeout_race(ws):
-    """Report the race pinned by test_tls_close_with_split_records as an expected failure.
-
-    It strikes at random (about one close in ten over loopback); the strict xfail tests
-    below reproduce it deterministically. Any other outcome goes on to the assertions.
-    """
-    exc = getattr(ws, "connection_exc", None)
-    if (
-        ws.close_code == 1006
-        and isinstance(exc, TimeoutError)
-        and str(exc) == "timed out while closing connection"
-    ):
-        pytest.xfail(TLS_TIMEOUT_RACE)
-
-
 # TLS -------------------------------------------------------------------------------------
 
 
@@ -156,7 +133,6 @@ def test_tls_echo_and_close(server_lib, client_lib, server_context, client_conte
                     assert ws.ping().wait(WAIT)
                     assert ws.latency > 0
                     ws.close(1000, "tls bye")
-                    xfail_if_tls_timeout_race(ws)
                     assert (ws.close_code, ws.close_reason) == (1000, "tls bye")
                     assert ws.state.name == "CLOSED"
         assert closes == [(1000, "tls bye"), (1000, "tls bye")]
@@ -217,7 +193,6 @@ def test_tls_server_initiated_close(
             assert exc.rcvd_then_sent is True
             assert ws.wait_closed(WAIT)
             assert (ws.close_code, ws.close_reason) == (code, reason)
-        xfail_if_tls_timeout_race(result["ws"])
         assert result["close"] == (code, reason, "CLOSED")
         exc = result["exc"]
         assert isinstance(exc, CLOSED_OK if ok else CLOSED_ERROR)
@@ -255,7 +230,6 @@ def test_tls_client_initiated_close(
                 start = time.monotonic()
                 ws.close(code, reason)
                 assert time.monotonic() - start < 2  # not close_timeout
-                xfail_if_tls_timeout_race(ws)
                 assert ws.state.name == "CLOSED"
                 assert (ws.close_code, ws.close_reason) == (code, reason)
                 with pytest.raises(CLOSED_OK if ok else CLOSED_ERROR) as excinfo:
@@ -396,17 +370,7 @@ def test_tls_plain_client_to_tls_server(server_lib, server_context, client_conte
 @pytest.mark.parametrize(
     "client_lib",
     [
-        pytest.param(
-            "wsfast",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "wsfast bug: a connection reset while reading the handshake response "
-                    "escapes as ConnectionResetError; websockets.sync raises InvalidMessage "
-                    "from EOFError"
-                ),
-            ),
-        ),
+        "wsfast",
         "websockets",
     ],
 )
@@ -427,17 +391,8 @@ def test_tls_plain_client_error_matches_websockets(client_lib, server_context):
     run(main)
 
 
-def client_split_records(client_lib):
-    return pytest.param(
-        client_lib,
-        marks=[pytest.mark.xfail(strict=True, reason=TLS_TIMEOUT_RACE)]
-        if client_lib == "wsfast"
-        else [],
-    )
-
-
 @pytest.mark.parametrize("server_lib", ["wsfast", "websockets"])
-@pytest.mark.parametrize("client_lib", [client_split_records("wsfast"), "websockets"])
+@pytest.mark.parametrize("client_lib", ["wsfast", "websockets"])
 def test_tls_client_close_with_split_records(
     server_lib, client_lib, server_context, client_context
 ):
@@ -469,7 +424,7 @@ def test_tls_client_close_with_split_records(
     run(main)
 
 
-@pytest.mark.parametrize("server_lib", [client_split_records("wsfast"), "websockets"])
+@pytest.mark.parametrize("server_lib", ["wsfast", "websockets"])
 def test_tls_server_close_with_split_records(server_lib, server_context, client_context):
     """The server closes; the client's close frame reaches it in two TCP segments."""
     result = {}
@@ -769,7 +724,6 @@ def test_unix_with_tls(server_lib, client_lib, socket_path, server_context, clie
             ws.send("unix and tls")
             assert ws.recv(timeout=WAIT) == "unix and tls"
             ws.close(1000, "bye")
-            xfail_if_tls_timeout_race(ws)
             assert (ws.close_code, ws.close_reason) == (1000, "bye")
 
     run(main)

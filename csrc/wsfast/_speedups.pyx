@@ -743,6 +743,15 @@ cdef class FrameReader:
         """Whether a fragmented data message has started and not finished."""
         return self._message_opcode != -1
 
+    @property
+    def error(self):
+        """The error that stopped the reader, or None.
+
+        :meth:`read_messages` returns the items completed before an error, and raises it
+        on the next call; this tells, after such a call, that the next one will raise.
+        """
+        return self._error
+
     # Bytes in ---------------------------------------------------------------------------------
 
     def feed_data(self, data):

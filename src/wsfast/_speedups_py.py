@@ -506,6 +506,15 @@ class FrameReader:
         """Whether a fragmented data message has started and not finished."""
         return self._message_opcode is not None
 
+    @property
+    def error(self) -> BaseException | None:
+        """The error that stopped the reader, or None.
+
+        :meth:`read_messages` returns the items completed before an error, and raises it
+        on the next call; this tells, after such a call, that the next one will raise.
+        """
+        return self._error
+
     def feed_data(self, data: object) -> None:
         """Buffer more bytes received from the transport."""
         if self._eof:

@@ -617,8 +617,9 @@ class Protocol:
         :meth:`data_to_send` afterwards. Errors fail the connection as with
         :meth:`receive_data`. :attr:`events` is left alone.
         """
+        reader = self.frame_reader
         try:
-            items = self.frame_reader.read_messages()
+            items = reader.read_messages()
         except Exception as exc:
             self._fail_for(exc)
             return []
@@ -633,6 +634,11 @@ class Protocol:
                     # message short: what came before it stands, nothing after it does.
                     self._fail_for(exc)
                     return items[:index]
+        error = reader.error
+        if error is not None and self._frames_direct:
+            # The bytes held an error after these items: fail now, not at the next read,
+            # which may never come (RFC 6455 §7.1.7).
+            self._fail_for(error)
         return items
 
     def _too_big_reason(self, exc: PayloadTooBig) -> str:

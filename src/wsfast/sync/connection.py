@@ -16,8 +16,8 @@ import contextlib
 import logging
 import os
 import random
+import select
 import socket
-import ssl as ssl_module
 import struct
 import threading
 import time
@@ -125,11 +125,6 @@ class Connection:
 
         # Exception that made the connection drop, chained to ConnectionClosed.
         self.connection_exc: BaseException | None = None
-
-        # TLS can't half-close: SSLSocket.shutdown() drops the TLS layer, after which the
-        # peer's close frame couldn't be read. The end of stream waits for that frame.
-        self._tls = isinstance(sock, ssl_module.SSLSocket) or hasattr(sock, "ssl_object")
-        self._eof_deferred = False
 
         # Reads the socket once the opening handshake is done. A daemon thread, so that a
         # connection left open doesn't keep the interpreter alive.
@@ -599,6 +594,10 @@ class Connection:
                     data = sock.recv(self.recv_bufsize)
                 except socket.timeout:
                     raise TimeoutError(timeout_message) from None
+                except ConnectionError:
+                    # A reset is an end of stream to the handshake, as websockets reports
+                    # it: InvalidMessage caused by EOFError.
+                    data = b""
                 with self.protocol_mutex:
                     if data:
                         protocol.receive_data(data)
@@ -665,6 +664,12 @@ class Connection:
                     # A close frame arrived or the connection failed: from now on, data
                     # only matters for finding the end of the stream.
                     reader = None
+                if self.close_deadline is not None and not self._wait_readable():
+                    with mutex:
+                        self.set_connection_exc(
+                            TimeoutError("timed out while closing connection")
+                        )
+                    break
                 try:
                     if reader is not None:
                         nbytes = sock.recv_into(reader.get_buffer(-1))
@@ -675,8 +680,6 @@ class Connection:
                     if self.debug:
                         self.logger.debug("! error while receiving data", exc_info=True)
                     with mutex:
-                        if isinstance(exc, socket.timeout):
-                            exc = TimeoutError("timed out while closing connection")
                         self.set_connection_exc(exc)
                     break
                 if nbytes == 0:
@@ -742,21 +745,32 @@ class Connection:
                     self.logger.debug("! error while sending data", exc_info=True)
                 self.set_connection_exc(exc)
                 return False
-        if self._eof_deferred and not protocol.direct_receive:
-            self._send_eof()
-        if protocol.close_expected():
-            self._arm_close_deadline()
+        if protocol.close_expected() and self.close_deadline is None:
+            self.close_deadline = Deadline(self.close_timeout)
         return True
 
-    def _arm_close_deadline(self) -> None:
-        """Make the reading thread give up when the closing handshake takes too long."""
-        if self.close_deadline is None:
-            self.close_deadline = Deadline(self.close_timeout)
-        timeout = self.close_deadline.timeout(raise_if_elapsed=False)
-        if timeout is not None:
-            # Applies to the reading thread's next recv(): a peer that never closes the TCP
-            # connection doesn't hold the thread (RFC 6455 §7.1.1 lets us close it).
-            self.socket.settimeout(max(timeout, 0.001))
+    def _wait_readable(self) -> bool:
+        """Once the connection is closing, wait for data until the close deadline.
+
+        A peer that never closes the TCP connection mustn't hold the reading thread (RFC
+        6455 §7.1.1 lets us close it). select() rather than a socket timeout: changing the
+        timeout of a socket that another thread is using breaks that thread's TLS I/O.
+        """
+        deadline = self.close_deadline
+        if deadline is None:
+            return True
+        timeout = deadline.timeout(raise_if_elapsed=False)
+        if timeout is None:
+            return True
+        sock = self.socket
+        pending = getattr(sock, "pending", None)
+        if pending is not None and pending():  # TLS bytes decrypted already
+            return True
+        try:
+            readable, _, _ = select.select([sock], [], [], max(timeout, 0))
+        except (OSError, ValueError):  # closed meanwhile: recv() will say how
+            return True
+        return bool(readable)
 
     # Sending.
 
@@ -764,21 +778,14 @@ class Connection:
         """Write what the protocol queued; hold protocol_mutex."""
         for data in self.protocol.data_to_send():
             if data:
-                if self.close_deadline is not None:
-                    self.socket.settimeout(max(self.close_deadline.timeout(), 0.001))
                 self.socket.sendall(data)
-            elif self._tls and self.protocol.direct_receive:
-                # Closing normally: the peer's close frame is still to be read through TLS.
-                self._eof_deferred = True
             else:
-                self._send_eof()
-
-    def _send_eof(self) -> None:
-        self._eof_deferred = False
-        try:
-            self.socket.shutdown(socket.SHUT_WR)
-        except OSError:  # the socket is closed already
-            pass
+                # The protocol sends EOF once nothing more is to be read but the end of the
+                # stream (RFC 6455 §7.1.1); on TLS this drops the TLS layer, which is fine then.
+                try:
+                    self.socket.shutdown(socket.SHUT_WR)
+                except OSError:  # the socket is closed already
+                    pass
 
     @contextlib.contextmanager
     def send_context(self, *, expected_state: State = OPEN) -> Iterator[None]:
@@ -816,9 +823,6 @@ class Connection:
                         wait_for_close = False
                         raise_close_exc = True
                         self.set_connection_exc(exc)
-                    else:
-                        if wait_for_close:
-                            self._after_receive()
             else:
                 # The connection is closing or closed: wait until it's closed, then raise.
                 wait_for_close = True
