@@ -503,6 +503,7 @@ def test_pong_is_unsolicited_and_harmless():
 
 def test_connection_attributes():
     server_side = {}
+    inspected = threading.Event()
 
     def inspect_handler(ws):
         server_side.update(
@@ -511,6 +512,7 @@ def test_connection_attributes():
             remote=ws.remote_address,
             local=ws.local_address,
         )
+        inspected.set()
         ws.recv()
 
     with running(inspect_handler, subprotocols=["chat"]) as (server, uri):
@@ -530,6 +532,8 @@ def test_connection_attributes():
                 time.sleep(0.005)
             (server_connection,) = server.connections
             assert isinstance(server_connection, ServerConnection)
+            # The handler may start after the connection is registered: let it look first.
+            assert inspected.wait(TIMEOUT)
             ws.send("end")
         assert server_side["request_path"] == "/path?x=1"
         assert server_side["response_status"] == 101

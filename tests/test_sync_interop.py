@@ -590,7 +590,11 @@ def test_max_size_none_and_fragmented_limit(server_lib, client_lib):
                 ws.send(slowly([b"x" * 600, b"x" * 600]))
             with pytest.raises(CLOSED_ERROR) as excinfo:
                 ws.recv(timeout=WAIT)
-            assert excinfo.value.rcvd.code == 1009
+            # A fragment sent after the server's close frame can make the server's kernel
+            # answer with a TCP reset, which discards that close frame unread on the
+            # client's side: then the client only sees the connection drop (no frame).
+            rcvd = excinfo.value.rcvd
+            assert rcvd is None or rcvd.code == 1009, rcvd
 
     run(main, timeout=30)
 

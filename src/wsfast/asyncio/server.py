@@ -7,6 +7,7 @@ import http
 import logging
 import re
 import socket
+import sys
 from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from types import TracebackType
 from typing import Any
@@ -479,7 +480,8 @@ def serve(
 
     if kwargs.get("ssl") is not None:
         kwargs.setdefault("ssl_handshake_timeout", open_timeout)
-        kwargs.setdefault("ssl_shutdown_timeout", close_timeout)
+        if sys.version_info >= (3, 11):  # asyncio grew ssl_shutdown_timeout in 3.11
+            kwargs.setdefault("ssl_shutdown_timeout", close_timeout)
 
     def factory() -> ServerConnection:
         connection: ServerConnection
