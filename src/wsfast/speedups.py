@@ -11,6 +11,7 @@ The module name matches ``websockets.speedups`` so that code importing
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from importlib import resources
 
@@ -54,7 +55,14 @@ else:
     except ImportError as exc:
         from . import _speedups_py as _impl  # type: ignore[no-redef]
 
-        FALLBACK_REASON = _build_failure() or f"the extension is not importable ({exc})"
+        if _build_failure() is not None:
+            FALLBACK_REASON = _build_failure()
+        elif importlib.util.find_spec(f"{__package__}._speedups") is None:
+            # Not a failure: a pure wheel, or a build with WSFAST_BUILD_EXTENSION=no. (The
+            # ImportError would only say "partially initialized module", which misleads.)
+            FALLBACK_REASON = "wsfast was installed without its Cython extension"
+        else:
+            FALLBACK_REASON = f"the extension is not importable ({exc})"
     else:
         FALLBACK_REASON = None
 
