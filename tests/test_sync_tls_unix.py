@@ -41,7 +41,7 @@ from wsfast.sync import server as wsfast_server
 
 pytestmark = pytest.mark.usefixtures("active_codec", "no_error_logs")
 
-WAIT = 5
+WAIT = 10  # generous: CI machines can be slow, and a hang still fails
 
 CLOSED = (ConnectionClosed, ws_exceptions.ConnectionClosed)
 CLOSED_OK = (ConnectionClosedOK, ws_exceptions.ConnectionClosedOK)
