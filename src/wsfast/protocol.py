@@ -262,13 +262,22 @@ class Protocol:
                 aren't known before.
         """
         assert self._state is CLOSED, "connection isn't closed yet"
+        return self.closed_exception()
+
+    def closed_exception(
+        self, operation: str | None = None, cause: BaseException | None = None
+    ) -> ConnectionClosed:
+        """:attr:`close_exc` for an I/O layer: naming the ``operation`` that found the
+        connection closed, chained to ``cause`` (what broke the I/O) if any, else to the
+        exception that stopped the parser."""
         exc = ConnectionClosed.from_frames(
             self.close_rcvd,
             self.close_sent,
             self.close_rcvd_then_sent,
+            operation=operation,
             state=CLOSED,
         )
-        exc.__cause__ = self.parser_exc
+        exc.__cause__ = cause if cause is not None else self.parser_exc
         return exc
 
     # Receiving data.

@@ -541,6 +541,15 @@ class ServerProtocol(Protocol):
         )
         return Response(status.value, status.phrase, headers, body)
 
+    def reject_internal_error(self, exc: Exception) -> Response:
+        """Record ``exc`` as the handshake's failure; return the 500 response to send.
+
+        For I/O layers whose ``process_request`` or ``process_response`` raised: the
+        client learns nothing of the details (see the server log).
+        """
+        self.handshake_exc = exc
+        return self.reject(http.HTTPStatus.INTERNAL_SERVER_ERROR, _INTERNAL_ERROR_TEXT)
+
     def send_response(self, response: Response) -> None:
         """Send a handshake response to the client.
 

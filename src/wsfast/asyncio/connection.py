@@ -10,7 +10,6 @@ object is built for a message that arrived in one frame, and nothing is copied o
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import random
 import struct
@@ -20,6 +19,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, M
 from types import TracebackType
 from typing import Any
 
+from .._connection_attributes import ProtocolAttributes
 from ..exceptions import (
     ConcurrencyError,
     ConnectionClosed,
@@ -28,8 +28,8 @@ from ..exceptions import (
 )
 from ..frames import BINARY, CLOSE, CONT, PONG, TEXT, CloseCode, Frame
 from ..http11 import Request, Response
-from ..protocol import CLOSED, OPEN, Event, Protocol, State
-from ..typing import Data, LoggerLike, Subprotocol
+from ..protocol import OPEN, Event, Protocol, State
+from ..typing import Data, LoggerLike
 from .compatibility import ExceptionGroup, asyncio_timeout, asyncio_timeout_at
 from .messages import Assembler
 
@@ -61,7 +61,7 @@ def _write_limits(write_limit: int | tuple[int, int | None]) -> tuple[int, int]:
     return high, low
 
 
-class Connection(asyncio.BufferedProtocol):
+class Connection(ProtocolAttributes, asyncio.BufferedProtocol):
     """:mod:`asyncio` implementation of a WebSocket connection.
 
     :class:`Connection` provides APIs shared between WebSocket servers and clients. You
@@ -165,26 +165,6 @@ class Connection(asyncio.BufferedProtocol):
     def remote_address(self) -> Any:
         """Remote address of the connection."""
         return self.transport.get_extra_info("peername")
-
-    @property
-    def state(self) -> State:
-        """State of the WebSocket connection, defined in RFC 6455."""
-        return self.protocol.state
-
-    @property
-    def subprotocol(self) -> Subprotocol | None:
-        """Subprotocol negotiated during the opening handshake, :obj:`None` if none."""
-        return self.protocol.subprotocol
-
-    @property
-    def close_code(self) -> int | None:
-        """Close code of the connection, once it's closed (RFC 6455 §7.1.5)."""
-        return self.protocol.close_code
-
-    @property
-    def close_reason(self) -> str | None:
-        """Close reason of the connection, once it's closed (RFC 6455 §7.1.6)."""
-        return self.protocol.close_reason
 
     # Public methods.
 
@@ -488,16 +468,7 @@ class Connection(asyncio.BufferedProtocol):
     # Private methods.
 
     def _closed_exc(self, operation: str) -> ConnectionClosed:
-        protocol = self.protocol
-        exc = ConnectionClosed.from_frames(
-            protocol.close_rcvd,
-            protocol.close_sent,
-            protocol.close_rcvd_then_sent,
-            operation=operation,
-            state=CLOSED,
-        )
-        exc.__cause__ = self.recv_exc if self.recv_exc is not None else protocol.parser_exc
-        return exc
+        return self.protocol.closed_exception(operation, self.recv_exc)
 
     def _acknowledge_pings(self, data: bytes) -> None:
         """Complete the ping matching this pong and every ping sent before it."""

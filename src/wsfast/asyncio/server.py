@@ -110,14 +110,7 @@ class ServerConnection(Connection):
                         if isinstance(response, Awaitable):
                             response = await response
                     except Exception as exc:
-                        self.protocol.handshake_exc = exc
-                        response = self.protocol.reject(
-                            http.HTTPStatus.INTERNAL_SERVER_ERROR,
-                            (
-                                "Failed to open a WebSocket connection.\n"
-                                "See server log for more information.\n"
-                            ),
-                        )
+                        response = self.protocol.reject_internal_error(exc)
 
                 if response is None:
                     if self.server.is_serving():
@@ -142,14 +135,7 @@ class ServerConnection(Connection):
                         if isinstance(response, Awaitable):
                             response = await response
                     except Exception as exc:
-                        self.protocol.handshake_exc = exc
-                        response = self.protocol.reject(
-                            http.HTTPStatus.INTERNAL_SERVER_ERROR,
-                            (
-                                "Failed to open a WebSocket connection.\n"
-                                "See server log for more information.\n"
-                            ),
-                        )
+                        response = self.protocol.reject_internal_error(exc)
 
                 if response is not None:
                     assert isinstance(response, Response)  # help mypy

@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import Any
 
 from ..asyncio.compatibility import ExceptionGroup
+from .._connection_attributes import ProtocolAttributes
 from ..exceptions import (
     ConcurrencyError,
     ConnectionClosed,
@@ -36,8 +37,8 @@ from ..exceptions import (
 )
 from ..frames import BINARY, CONT, PONG, TEXT, CloseCode, Frame
 from ..http11 import Request, Response
-from ..protocol import CLOSED, OPEN, Event, Protocol, State
-from ..typing import Data, LoggerLike, Subprotocol
+from ..protocol import OPEN, Event, Protocol, State
+from ..typing import Data, LoggerLike
 from .messages import Assembler
 from .utils import Deadline
 
@@ -50,7 +51,7 @@ MAX_FRAGMENTS = int(os.environ.get("WEBSOCKETS_MAX_FRAGMENTS", "4096"))
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 
 
-class Connection:
+class Connection(ProtocolAttributes):
     """:mod:`threading` implementation of a WebSocket connection.
 
     :class:`Connection` provides APIs shared between WebSocket servers and clients. You
@@ -141,26 +142,6 @@ class Connection:
     def remote_address(self) -> Any:
         """Remote address of the connection."""
         return self.socket.getpeername()
-
-    @property
-    def state(self) -> State:
-        """State of the WebSocket connection, defined in RFC 6455."""
-        return self.protocol.state
-
-    @property
-    def subprotocol(self) -> Subprotocol | None:
-        """Subprotocol negotiated during the opening handshake, :obj:`None` if none."""
-        return self.protocol.subprotocol
-
-    @property
-    def close_code(self) -> int | None:
-        """Close code of the connection, once it's closed (RFC 6455 §7.1.5)."""
-        return self.protocol.close_code
-
-    @property
-    def close_reason(self) -> str | None:
-        """Close reason of the connection, once it's closed (RFC 6455 §7.1.6)."""
-        return self.protocol.close_reason
 
     # Public methods.
 
@@ -270,48 +251,45 @@ class Connection:
         """
         self.maybe_raise_legacy_warning()
         protocol = self.protocol
-        cls = message.__class__
-        if cls is str or cls is bytes or isinstance(message, (str, *_BYTES_LIKE)):
-            if isinstance(message, str):
-                data: Any = message.encode()
-                as_text = text is not False
-            else:
-                data = message
-                as_text = bool(text)
-            # The hot path: the connection is open and nobody sends a fragmented message.
-            failed: Exception | None = None
-            with self.protocol_mutex:
-                if protocol.state is OPEN and not self.send_in_progress:
-                    if as_text:
-                        protocol.send_text(data)
-                    else:
-                        protocol.send_binary(data)
-                    try:
-                        self.send_data()
-                        return
-                    except Exception as exc:
-                        failed = exc
-                        self.set_connection_exc(exc)
-            if failed is not None:
-                if self.debug:
-                    self.logger.debug("! error while sending data", exc_info=failed)
-                self._abort_and_raise("send", failed)
-            with self.send_context():
-                self._check_no_fragmented_send()
+        data: Any
+        if isinstance(message, str):
+            data, as_text = message.encode(), text is not False
+        elif isinstance(message, _BYTES_LIKE):
+            data, as_text = message, bool(text)
+        elif isinstance(message, Mapping):
+            # Iterating a dict sends its keys: almost certainly not what was meant.
+            raise TypeError("data is a dict-like object")
+        elif isinstance(message, Iterable):
+            self._send_fragments(iter(message), text)
+            return
+        else:
+            raise TypeError("data must be str, bytes, or iterable")
+
+        # The hot path: the connection is open and nobody sends a fragmented message.
+        failed: Exception | None = None
+        with self.protocol_mutex:
+            if protocol.state is OPEN and not self.send_in_progress:
                 if as_text:
                     protocol.send_text(data)
                 else:
                     protocol.send_binary(data)
-
-        elif isinstance(message, Mapping):
-            # Iterating a dict sends its keys: almost certainly not what was meant.
-            raise TypeError("data is a dict-like object")
-
-        elif isinstance(message, Iterable):
-            self._send_fragments(iter(message), text)
-
-        else:
-            raise TypeError("data must be str, bytes, or iterable")
+                try:
+                    self.send_data()
+                    return
+                except Exception as exc:
+                    failed = exc
+                    self.set_connection_exc(exc)
+        if failed is not None:
+            if self.debug:
+                self.logger.debug("! error while sending data", exc_info=failed)
+            self._abort_and_raise("send", failed)
+        # Closing, closed, or a fragmented message in progress: send_context() says which.
+        with self.send_context():
+            self._check_no_fragmented_send()
+            if as_text:
+                protocol.send_text(data)
+            else:
+                protocol.send_binary(data)
 
     def _check_no_fragmented_send(self) -> None:
         if self.send_in_progress:
@@ -467,18 +445,7 @@ class Connection:
             pass
 
     def _closed_exc(self, operation: str) -> ConnectionClosed:
-        protocol = self.protocol
-        exc = ConnectionClosed.from_frames(
-            protocol.close_rcvd,
-            protocol.close_sent,
-            protocol.close_rcvd_then_sent,
-            operation=operation,
-            state=CLOSED,
-        )
-        exc.__cause__ = (
-            self.connection_exc if self.connection_exc is not None else protocol.parser_exc
-        )
-        return exc
+        return self.protocol.closed_exception(operation, self.connection_exc)
 
     @property
     def close_exc(self) -> ConnectionClosed:

@@ -82,12 +82,8 @@ class ServerConnection(Connection):
         return self.protocol.reject(status, text)
 
     def _internal_error(self, exc: Exception, stage: str) -> Response:
-        self.protocol.handshake_exc = exc
         self.logger.error("%s failed", stage, exc_info=True)
-        return self.protocol.reject(
-            http.HTTPStatus.INTERNAL_SERVER_ERROR,
-            "Failed to open a WebSocket connection.\nSee server log for more information.\n",
-        )
+        return self.protocol.reject_internal_error(exc)
 
     def handshake(
         self,
