@@ -295,7 +295,7 @@ def validate_utf8(data: object) -> None:
 # Frame header (RFC 6455 §5.2) ---------------------------------------------------------------
 
 
-def parse_frame_header(data: object, offset: int = 0) -> tuple | None:
+def parse_frame_header(data: object, offset: int = 0) -> tuple[Any, ...] | None:
     """Parse the frame header starting at ``data[offset]``.
 
     Returns ``None`` until the whole header (extended length and masking key included) is
@@ -329,14 +329,14 @@ def _extended_length_size(second: int) -> int:
 def _payload_length(data: Any, offset: int, length_size: int) -> int:
     """Decode the payload length of the header at ``data[offset]``, its bytes all present."""
     if not length_size:
-        return data[offset + 1] & 0x7F
+        return int(data[offset + 1] & 0x7F)
     length = int.from_bytes(data[offset + 2 : offset + 2 + length_size], "big")
     if length > _MAX_PAYLOAD_LENGTH:
         raise ProtocolError("invalid payload length: most significant bit of 64-bit length is set")
     return length
 
 
-def _header(data: Any, offset: int, first: int, second: int, length: int, header_size: int) -> tuple:
+def _header(data: Any, offset: int, first: int, second: int, length: int, header_size: int) -> tuple[Any, ...]:
     """The tuple ``parse_frame_header`` returns, from the header at ``data[offset]``."""
     masked = bool(second & 0x80)
     mask = bytes(data[offset + header_size - 4 : offset + header_size]) if masked else None
@@ -493,7 +493,7 @@ class FrameReader:
         self._eof = False
         self._error: BaseException | None = None
         self._closed = False  # a close frame was returned by read_messages()
-        self._header: tuple | None = None  # the frame whose payload is awaited
+        self._header: tuple[Any, ...] | None = None  # the frame whose payload is awaited
         self._validated = 0  # payload bytes of that frame already checked as UTF-8
         self._message_opcode: int | None = None  # TEXT or BINARY while a message is open
         self._message_size = 0
@@ -658,6 +658,7 @@ class FrameReader:
     def _single_compressed_message(self, payload: bytes, opcode: int) -> str | bytes:
         """A whole compressed message in one frame (RFC 7692 §6.2), as str or bytes."""
         budget = self._message_budget(opcode)
+        assert self._deflate is not None  # only called with permessage-deflate negotiated
         data = bytes(self._deflate.decompress(payload, True, True, budget))
         # As in _finish_data_frame: in case a backend ignores the budget.
         if budget is not None and len(data) > budget:
@@ -691,7 +692,7 @@ class FrameReader:
             self._validator.reset()
         return text
 
-    def _parse_header(self, buffer: bytearray, position: int) -> tuple | None:
+    def _parse_header(self, buffer: bytearray, position: int) -> tuple[Any, ...] | None:
         """Check what the bytes so far prove; return the header once it is complete."""
         available = len(buffer) - position
         if available < 2:
@@ -706,6 +707,7 @@ class FrameReader:
         header_size = 2 + length_size + (4 if second & 0x80 else 0)
         if available < header_size:
             return None
+        assert length is not None  # the masking key comes after the length
         header = _header(buffer, position, first, second, length, header_size)
         self._start_frame(header)
         return header
@@ -746,7 +748,7 @@ class FrameReader:
             if length > remaining:
                 raise PayloadTooBig(length, remaining, message_size)
 
-    def _start_frame(self, header: tuple) -> None:
+    def _start_frame(self, header: tuple[Any, ...]) -> None:
         fin, rsv1, _rsv2, _rsv3, opcode, _masked, _length, _key, header_size = header
         self._position += header_size
         self._header = header
@@ -785,7 +787,7 @@ class FrameReader:
                 # Byte i of the payload is masked with key[i % 4] (§5.3): rotate the key so
                 # that it lines up with the first byte not validated yet.
                 phase = start & 3
-                chunk = apply_mask(view, key[phase:] + key[:phase])
+                chunk: bytes | memoryview = apply_mask(view, key[phase:] + key[:phase])
             else:
                 chunk = view
             self._validator.feed(chunk)

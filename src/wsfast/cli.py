@@ -59,6 +59,11 @@ _CONTROL_ESCAPES = {
 }
 
 
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 def printable(text: str) -> str:
     return text.translate(_CONTROL_ESCAPES)
 
@@ -262,7 +267,7 @@ async def echo_server(host: str, port: int) -> int:
     stop: asyncio.Future[None] = loop.create_future()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows, threads
-            loop.add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
+            loop.add_signal_handler(signum, _resolve, stop)
     async with serve(echo, host, port) as server:
         for sock in server.sockets:
             address = sock.getsockname()

@@ -322,7 +322,7 @@ class _CarriesResponse:
             raise TypeError(f"{type(self).__name__}() needs a response or a status_code")
         if isinstance(response, int):
             args = (response,) if headers is None else (response, headers)
-            super().__init__(*args)  # type: ignore[call-arg]
+            super().__init__(*args)
             self.response = _status_response(response, headers)
         else:
             if headers is not None:
@@ -333,7 +333,7 @@ class _CarriesResponse:
     @property
     def status_code(self) -> int:
         """HTTP status code of the response."""
-        return self.response.status_code
+        return int(self.response.status_code)
 
     @property
     def headers(self) -> Any:
@@ -343,7 +343,7 @@ class _CarriesResponse:
     @property
     def reason(self) -> str:
         """HTTP reason phrase of the response."""
-        return self.response.reason_phrase
+        return str(self.response.reason_phrase)
 
     @property
     def body(self) -> bytes | None:

@@ -310,7 +310,7 @@ parse_extension_list = parse_extension  # alias kept by websockets for backwards
 
 def build_extension_item(name: ExtensionName, parameters: Sequence[ExtensionParameter]) -> str:
     """Build an extension: its name, then ``; name`` or ``; name=value`` for each parameter."""
-    parts = [name]
+    parts: list[str] = [name]
     for param_name, param_value in parameters:
         parts.append(param_name if param_value is None else f"{param_name}={param_value}")
     return "; ".join(parts)

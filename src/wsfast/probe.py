@@ -371,7 +371,7 @@ class _Exchange:
             self.sock = context.wrap_socket(self.sock, server_hostname=server_hostname)
         except OSError as exc:
             raise _ProbeError(_classify_os_error(exc, "tls")) from exc
-        return self.sock.version()  # type: ignore[attr-defined]
+        return self.sock.version()
 
     def send(self, data: bytes) -> None:
         assert self.sock is not None
@@ -1191,11 +1191,11 @@ class ProbeReport:
         verdict = self.verdict.upper()
         out.append(f"Verdict: {verdict} (exit status {self.exit_status}): {self.signature}")
         if self.verdict == VERDICT_CONNECTED:
-            response = evidence.response
-            assert response is not None
+            connected = evidence.response
+            assert connected is not None
             details = [
-                f"subprotocol {response.header('Sec-WebSocket-Protocol') or 'none'}",
-                f"extensions {response.header('Sec-WebSocket-Extensions') or 'none'}",
+                f"subprotocol {connected.header('Sec-WebSocket-Protocol') or 'none'}",
+                f"extensions {connected.header('Sec-WebSocket-Extensions') or 'none'}",
             ]
             out.append("The server accepted the WebSocket handshake (" + "; ".join(details)
                        + "); the probe then closed the connection with 1000.")

@@ -201,6 +201,15 @@ class Protocol:
         # Exception that stopped the parser; chained to close_exc.
         self.parser_exc: Exception | None = None
 
+        # I/O layers that use start_direct_receive() set this: frames that arrive with the
+        # opening handshake then wait in the frame reader for receive_messages(), which can
+        # defer errors, instead of being parsed by receive_data().
+        self.defer_trailing_frames = False
+
+        # An error found after valid messages, held back by receive_messages(defer_error=True)
+        # until the I/O layer calls fail_pending().
+        self.pending_error: Exception | None = None
+
     @property
     def extensions(self) -> list[Extension]:
         """Extensions in use, negotiated in the opening handshake."""
@@ -296,7 +305,7 @@ class Protocol:
                 raise EOFError("stream ended")
             self.frame_reader.feed_data(data)
         else:
-            self.reader.feed_data(data)
+            self.reader.feed_data(bytes(data) if data.__class__ is memoryview else data)  # type: ignore[arg-type]
         next(self.parser)
 
     def receive_eof(self) -> None:
@@ -521,6 +530,8 @@ class Protocol:
             while self.frame_reader is None:
                 if self._state is not CONNECTING and reader.buffer:
                     self._start_frame_reader()
+                    if self.defer_trailing_frames:
+                        yield
                     break
                 if reader.eof:
                     if self.debug:
@@ -528,7 +539,8 @@ class Protocol:
                     raise EOFError("unexpected end of stream")
                 yield
 
-            read_frame = self.frame_reader.read_frame
+            frame_reader: Any = self.frame_reader
+            read_frame = frame_reader.read_frame
             while True:
                 frame = read_frame()
                 if frame is None:
@@ -617,7 +629,7 @@ class Protocol:
             raise InvalidState("incoming data is discarded")
         return self.frame_reader
 
-    def receive_messages(self) -> list[Any]:
+    def receive_messages(self, defer_error: bool = False) -> list[Any]:
         """Return what the bytes fed to the frame reader complete, in order.
 
         Messages that arrived in one frame come as ``str`` or ``bytes``; control frames and
@@ -625,12 +637,19 @@ class Protocol:
         as :meth:`receive_data` would (pings answered, close frames echoed): call
         :meth:`data_to_send` afterwards. Errors fail the connection as with
         :meth:`receive_data`. :attr:`events` is left alone.
+
+        With ``defer_error``, an error doesn't fail the connection: it is kept in
+        :attr:`pending_error`, the items before it are returned, and the I/O layer calls
+        :meth:`fail_pending` once the application has had the chance to act on them (an
+        echo of the messages that preceded the error, for example). Meanwhile, feed the
+        frame reader nothing more.
         """
         reader = self.frame_reader
+        items: list[Any]
         try:
             items = reader.read_messages()
         except Exception as exc:
-            self._fail_for(exc)
+            self._fail_or_defer(exc, defer_error)
             return []
         for index, item in enumerate(items):
             if item.__class__ is not str and item.__class__ is not bytes:
@@ -639,16 +658,35 @@ class Protocol:
                 try:
                     self._process_frame(item)
                 except Exception as exc:
-                    # E.g. a close frame with an invalid code, or one that cuts a fragmented
-                    # message short: what came before it stands, nothing after it does.
-                    self._fail_for(exc)
+                    # E.g. a close frame with an invalid code: what came before it stands,
+                    # nothing after it does.
+                    self._fail_or_defer(exc, defer_error)
                     return items[:index]
         error = reader.error
         if error is not None and self._frames_direct:
             # The bytes held an error after these items: fail now, not at the next read,
             # which may never come (RFC 6455 §7.1.7).
-            self._fail_for(error)
+            self._fail_or_defer(error, defer_error)
         return items
+
+    def _fail_or_defer(self, exc: Exception, defer_error: bool) -> None:
+        if defer_error:
+            if self.pending_error is None:
+                self.pending_error = exc
+        else:
+            self._fail_for(exc)
+
+    def fail_pending(self) -> None:
+        """Fail the connection for the error held in :attr:`pending_error`, if any.
+
+        Call :meth:`data_to_send` afterwards. Nothing happens if the connection was closed
+        or failed meanwhile for another reason.
+        """
+        exc = self.pending_error
+        if exc is not None:
+            self.pending_error = None
+            if self._frames_direct:
+                self._fail_for(exc)
 
     def _too_big_reason(self, exc: PayloadTooBig) -> str:
         """Word a size violation as websockets does, for the same close reason.
@@ -735,10 +773,9 @@ class Protocol:
             if self._state is CLOSING:
                 self.close_rcvd_then_sent = False
 
-            # RFC 6455 §5.4: a close frame may interleave with a fragmented message, but
-            # ending the connection there leaves that message incomplete.
-            if self.frame_reader is not None and self.frame_reader.message_in_progress:
-                raise ProtocolError("incomplete fragmented message")
+            # RFC 6455 §5.4: control frames, a close frame included, may come between the
+            # fragments of a message. The closing handshake goes on as usual; the message
+            # that it cuts short is never delivered (Autobahn case 7.1.5 expects 1000).
 
             # RFC 6455 §5.5.1: "If an endpoint receives a Close frame and did not
             # previously send a Close frame, the endpoint MUST send a Close frame in

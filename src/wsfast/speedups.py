@@ -53,7 +53,7 @@ else:
     try:
         from . import _speedups as _impl  # type: ignore[no-redef]
     except ImportError as exc:
-        from . import _speedups_py as _impl  # type: ignore[no-redef]
+        from . import _speedups_py as _impl
 
         if _build_failure() is not None:
             FALLBACK_REASON = _build_failure()

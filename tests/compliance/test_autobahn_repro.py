@@ -8,9 +8,11 @@ waits that long, then closes itself and grades the close FAILED, "the connection
 the wrong endpoint").
 
 The ``fails_promptly`` tests guard the fix of f11e23c (an error read together with a message
-used to wait for the next bytes: Autobahn OK / FAILED). The others are strict xfails for what
-the suite still grades NON-STRICT or FAILED (see README.md); fixing one turns its test into an
-XPASS failure until the mark is removed. Unlike test_autobahn.py, these always run.
+used to wait for the next bytes: Autobahn OK / FAILED). The ``echoes_before_failing`` tests
+guard the cases the suite graded NON-STRICT (3.2-3.4, 4.1.3-4.1.5, 4.2.3-4.2.5, 5.15: the
+connection failed before the application echoed the message that preceded the error), and
+``close_between_fragments`` case 7.1.5 (graded FAILED when a close between fragments was
+answered with 1002). Unlike test_autobahn.py, these always run.
 """
 
 from __future__ import annotations
@@ -35,17 +37,6 @@ pytestmark = pytest.mark.usefixtures("active_codec")
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 CLOSE_WITHIN = 1.0  # seconds: wstest's "kill after" for these cases
 HELLO = b"Hello, world!"
-
-NON_STRICT = (
-    "a protocol error fails the connection as soon as it is read, before the application has "
-    "echoed the message that came before it: Autobahn NON-STRICT in 3.2, 3.3, 3.4, 4.1.3, "
-    "4.1.4, 4.1.5, 4.2.3, 4.2.4, 4.2.5, 5.15 (websockets 17.4 does the same)"
-)
-CLOSE_IN_FRAGMENTED = (
-    "a close frame between the fragments of a message is answered with 1002 'incomplete "
-    "fragmented message', not by echoing its code 1000 (Autobahn 7.1.5 FAILED / WRONG CODE; "
-    "websockets 17.4 does the same)"
-)
 APIS = ["asyncio", "sync"]
 
 
@@ -210,7 +201,6 @@ def test_server_fails_promptly_after_an_error_read_with_a_message(api, case):
     assert close_code(received) == code, received
 
 
-@pytest.mark.xfail(strict=True, reason=NON_STRICT)
 @pytest.mark.parametrize("api", APIS)
 @pytest.mark.parametrize("case", ECHO_CASES)
 def test_server_echoes_before_failing(api, case):
@@ -279,7 +269,6 @@ def test_client_fails_promptly_after_an_error_read_with_a_message(with_handshake
     assert close_code(received) == 1002, received
 
 
-@pytest.mark.xfail(strict=True, reason=NON_STRICT)
 @WITH_HANDSHAKE
 def test_client_echoes_before_failing(with_handshake):
     received = run(client_exchange(CLIENT_FRAMES, with_handshake))
@@ -287,7 +276,6 @@ def test_client_echoes_before_failing(with_handshake):
     assert close_code(received) == 1002, received
 
 
-@pytest.mark.xfail(strict=True, reason=CLOSE_IN_FRAGMENTED)
 @pytest.mark.parametrize("api", APIS)
 def test_close_between_fragments_is_echoed(api):
     data = (

@@ -9,7 +9,7 @@ import ssl as ssl_module
 import traceback
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from ..client import (
     MAX_REDIRECTS,
@@ -517,8 +517,7 @@ class HTTPProxyConnection(asyncio.Protocol):
             self.response.set_exception(proxy_exc)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        transport: asyncio.Transport  # type: ignore[no-redef]
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)
         self.transport.write(
             prepare_connect_request(self.proxy, self.ws_uri, self.user_agent_header)
         )

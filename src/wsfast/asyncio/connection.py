@@ -17,7 +17,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from .._connection_attributes import ProtocolAttributes
 from ..exceptions import (
@@ -91,6 +91,10 @@ class Connection(ProtocolAttributes, asyncio.BufferedProtocol):
         self.write_limit = write_limit
         self._write_high, self._write_low = _write_limits(write_limit)
 
+        # Frames that come with the handshake go to receive_messages() too, which holds
+        # back an error until the messages before it are taken (see _defer_failure()).
+        protocol.defer_trailing_frames = True
+
         # Inject reference to this instance in the protocol's logger.
         self.protocol.logger = logging.LoggerAdapter(
             self.protocol.logger, {"websocket": self}
@@ -142,6 +146,11 @@ class Connection(ProtocolAttributes, asyncio.BufferedProtocol):
 
         self._reading_paused = False
         self._close_timer: asyncio.TimerHandle | None = None
+        # Fails the connection for an error held back behind messages the application
+        # hasn't taken yet, if it doesn't take them in time; see _defer_failure().
+        self._failure_timer: asyncio.TimerHandle | None = None
+        # How many coroutines wait in wait_closed(): they don't expect more messages.
+        self._awaiting_close = 0
         self._tls = False
 
     # Public attributes.
@@ -211,10 +220,10 @@ class Connection(ProtocolAttributes, asyncio.BufferedProtocol):
             item = messages.queue[0]
             if item.__class__ is str and decode is not False:
                 messages._popleft()
-                return item  # type: ignore[no-any-return]
+                return item
             if item.__class__ is bytes and not decode:
                 messages._popleft()
-                return item  # type: ignore[no-any-return]
+                return item
         try:
             return await messages.get(decode)
         except EOFError:
@@ -401,6 +410,8 @@ class Connection(ProtocolAttributes, asyncio.BufferedProtocol):
         It waits for the other end to complete the handshake and close the TCP connection,
         at most ``close_timeout`` seconds, then closes the TCP connection itself.
         """
+        # The peer broke the protocol already: that failure is how the connection ends.
+        self._fail_pending()
         try:
             async with self.send_context():
                 if self.send_in_progress is not None:
@@ -416,7 +427,13 @@ class Connection(ProtocolAttributes, asyncio.BufferedProtocol):
 
     async def wait_closed(self) -> None:
         """Wait until the connection is closed, without closing it."""
-        await asyncio.shield(self.connection_lost_waiter)
+        # Nothing more will be received: fail now for an invalid frame held back.
+        self._fail_pending()
+        self._awaiting_close += 1
+        try:
+            await asyncio.shield(self.connection_lost_waiter)
+        finally:
+            self._awaiting_close -= 1
 
     async def ping(self, data: Data | None = None) -> Awaitable[float]:
         """Send a ping (RFC 6455 §5.5.2).
@@ -615,7 +632,7 @@ class Connection(ProtocolAttributes, asyncio.BufferedProtocol):
             self.transport.pause_reading()
 
     def _resume_reading(self) -> None:
-        if self._reading_paused:
+        if self._reading_paused and self.protocol.pending_error is None:
             self._reading_paused = False
             if not self.transport.is_closing():
                 self.transport.resume_reading()
@@ -629,10 +646,42 @@ class Connection(ProtocolAttributes, asyncio.BufferedProtocol):
         # Unless the handshake's trailing frames already closed or failed the connection.
         if protocol.state is OPEN and (protocol.frame_reader is None or protocol.direct_receive):
             self._frame_reader = protocol.start_direct_receive()
-            items = protocol.receive_messages()
+            items = protocol.receive_messages(defer_error=True)
             if items:
                 self._process_items(items)
+            if protocol.pending_error is not None:
+                self._defer_failure()
         self._after_receive()
+
+    def _defer_failure(self) -> None:
+        """Fail the connection for an invalid frame once the application has had the
+        messages that came before it.
+
+        RFC 6455 §7.1.7 says to fail the connection, not to lose what preceded the error:
+        an application that answers each message (an echo) gets to answer those first.
+        The failure happens when recv() finds nothing more to return, when the application
+        calls close() or wait_closed(), or after close_timeout, whichever comes first.
+        Nothing more is read meanwhile.
+        """
+        if self._awaiting_close:
+            self._fail_pending()
+            return
+        self._pause_reading()
+        self.recv_messages.end_valid(self._fail_pending)
+        if self.close_timeout is not None and self._failure_timer is None:
+            self._failure_timer = self.loop.call_later(self.close_timeout, self._fail_pending)
+
+    def _fail_pending(self) -> None:
+        if self._failure_timer is not None:
+            self._failure_timer.cancel()
+            self._failure_timer = None
+        protocol = self.protocol
+        if protocol.pending_error is None:
+            return
+        protocol.fail_pending()
+        self._after_receive()
+        # Read on, so that the protocol sees the peer close the TCP connection.
+        self._resume_reading()
 
     def _process_items(self, items: list[Any]) -> None:
         put = self.recv_messages.put
@@ -680,8 +729,7 @@ class Connection(ProtocolAttributes, asyncio.BufferedProtocol):
     # asyncio.BufferedProtocol methods.
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        transport: asyncio.Transport  # type: ignore[no-redef]
-        self.transport = transport
+        transport = self.transport = cast(asyncio.Transport, transport)
         self._tls = transport.get_extra_info("ssl_object") is not None
         transport.set_write_buffer_limits(self._write_high, self._write_low)
 
@@ -695,6 +743,9 @@ class Connection(ProtocolAttributes, asyncio.BufferedProtocol):
         if self._close_timer is not None:
             self._close_timer.cancel()
             self._close_timer = None
+        if self._failure_timer is not None:
+            self._failure_timer.cancel()
+            self._failure_timer = None
 
         # Abort recv() and pending pings with a ConnectionClosed exception.
         self.recv_messages.close()
@@ -745,9 +796,15 @@ class Connection(ProtocolAttributes, asyncio.BufferedProtocol):
             else:
                 reader.buffer_updated(nbytes)
             protocol = self.protocol
-            items = protocol.receive_messages()
+            if protocol.pending_error is not None:
+                # Data that follows an invalid frame, read before reading paused: the
+                # connection is about to fail, and it would be discarded (RFC 6455 §7.1.7).
+                return
+            items = protocol.receive_messages(defer_error=True)
             if items:
                 self._process_items(items)
+            if protocol.pending_error is not None:
+                self._defer_failure()
             # Pongs to send, a close frame received, or a failure.
             if protocol.writes or not protocol.direct_receive:
                 self._after_receive()

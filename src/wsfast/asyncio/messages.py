@@ -60,6 +60,8 @@ class Assembler:
         self.waiter: asyncio.Future[None] | None = None
         self.get_in_progress = False
         self.closed = False
+        # Called when a getter has taken everything queued before an error; see end_valid().
+        self.on_end_of_valid: Callable[[], Any] | None = None
 
     # Producer side: the connection.
 
@@ -79,6 +81,20 @@ class Assembler:
             self.paused = True
             self.pause()
 
+    def end_valid(self, on_reached: Callable[[], Any]) -> None:
+        """Mark the end of what can be delivered: an error follows what is queued.
+
+        ``on_reached`` is called once a getter has taken everything queued and asks for
+        more, at once if one is waiting already. It fails the connection; the stream then
+        closes and the getter gets :exc:`EOFError`.
+        """
+        self.on_end_of_valid = on_reached
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
     def close(self) -> None:
         """End the stream: waiting and later getters get :exc:`EOFError` once it's empty."""
         if self.closed:
@@ -97,6 +113,11 @@ class Assembler:
         while not self.queue:
             if self.closed:
                 raise EOFError("stream of frames ended")
+            on_end_of_valid = self.on_end_of_valid
+            if on_end_of_valid is not None:
+                self.on_end_of_valid = None
+                on_end_of_valid()
+                continue
             waiter = self.waiter = asyncio.get_running_loop().create_future()
             try:
                 await waiter
@@ -130,14 +151,14 @@ class Assembler:
                 await self._wait()
             finally:
                 self.get_in_progress = False
-        item = self.queue[0]
+        item: Any = self.queue[0]
         cls = item.__class__
         if cls is str:
             self._popleft()
-            return item if decode is not False else item.encode()
+            return item if decode is not False else item.encode()  # type: ignore[no-any-return]
         if cls is bytes:
             self._popleft()
-            return item if not decode else item.decode()
+            return item if not decode else item.decode()  # type: ignore[no-any-return]
         return await self._get_fragmented(decode)
 
     async def _get_fragmented(self, decode: bool | None) -> str | bytes:

@@ -106,7 +106,7 @@ class ServerConnection(Connection):
 
                 if process_request is not None:
                     try:
-                        response = process_request(self, self.request)  # type: ignore[assignment]
+                        response = process_request(self, self.request)
                         if isinstance(response, Awaitable):
                             response = await response
                     except Exception as exc:
@@ -131,7 +131,7 @@ class ServerConnection(Connection):
 
                 if process_response is not None:
                     try:
-                        response = process_response(self, self.request, self.response)  # type: ignore[assignment]
+                        response = process_response(self, self.request, self.response)
                         if isinstance(response, Awaitable):
                             response = await response
                     except Exception as exc:
@@ -506,7 +506,7 @@ def serve(
         if kwargs.pop("unix", False):
             return loop.create_unix_server(factory, **kwargs)
         # mypy cannot tell that kwargs must provide sock when port is None.
-        return loop.create_server(factory, host, port, **kwargs)  # type: ignore[arg-type]
+        return loop.create_server(factory, host, port, **kwargs)
 
     server = Server(
         handler,

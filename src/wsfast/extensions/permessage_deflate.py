@@ -197,6 +197,7 @@ class PerMessageDeflate(Extension):
             self.decode_cont_data = False
 
         decoder = self.decoder
+        out: bytes
         try:
             if max_size is None or max_size >= sys.maxsize:
                 # No limit (the caller disabled max_size): inflate everything.

@@ -681,7 +681,8 @@ class SSLSSLSocket:
         if not nbytes:
             nbytes = len(buffer)
         try:
-            return self.run_io(self.ssl_object.read, nbytes, buffer)
+            read: Callable[..., Any] = self.ssl_object.read  # returns a count, given a buffer
+            return int(self.run_io(read, nbytes, buffer))
         except ssl_module.SSLEOFError:
             return 0
 

@@ -82,6 +82,10 @@ class Connection(ProtocolAttributes):
             max_queue_high, max_queue_low = max_queue
         self.max_queue = max_queue
 
+        # Frames that come with the handshake go to receive_messages() too, which holds
+        # back an error until the messages before it are taken (see _defer_failure()).
+        protocol.defer_trailing_frames = True
+
         # Inject reference to this instance in the protocol's logger.
         self.protocol.logger = logging.LoggerAdapter(
             self.protocol.logger, {"websocket": self}
@@ -112,6 +116,12 @@ class Connection(ProtocolAttributes):
 
         # Deadline for the closing handshake.
         self.close_deadline: Deadline | None = None
+
+        # Set when the connection must fail for an error held back behind messages the
+        # application hasn't taken yet; see _defer_failure().
+        self.failure_due = threading.Event()
+        # How many threads wait in wait_closed(): they don't expect more messages.
+        self._awaiting_close = 0
 
         # Whether a fragmented message is being sent.
         self.send_in_progress = False
@@ -327,6 +337,7 @@ class Connection(ProtocolAttributes):
             else:
                 raise TypeError("iterable must contain bytes or str")
 
+            data: Data | bytearray | memoryview
             for chunk in chunks:
                 if encode and isinstance(chunk, str):
                     data = chunk.encode()
@@ -359,6 +370,8 @@ class Connection(ProtocolAttributes):
         TCP connection itself.
         """
         self.maybe_raise_legacy_warning()
+        # The peer broke the protocol already: that failure is how the connection ends.
+        self._fail_pending()
         try:
             with self.send_context():
                 if self.send_in_progress:
@@ -376,7 +389,15 @@ class Connection(ProtocolAttributes):
 
         Returns :obj:`False` if ``timeout`` elapses first.
         """
-        self._join_recv_thread(timeout)
+        # Nothing more will be received: fail now for an invalid frame held back.
+        with self.protocol_mutex:
+            self._awaiting_close += 1
+        try:
+            self._fail_pending()
+            self._join_recv_thread(timeout)
+        finally:
+            with self.protocol_mutex:
+                self._awaiting_close -= 1
         return not self.recv_events_thread.is_alive()
 
     def ping(self, data: Data | None = None, *, ack_on_close: bool = False) -> threading.Event:
@@ -615,12 +636,14 @@ class Connection(ProtocolAttributes):
                 ):
                     # Frames that arrived with the handshake response come out first.
                     reader = protocol.start_direct_receive()
-                    items = protocol.receive_messages()
+                    items = protocol.receive_messages(defer_error=True)
                 else:
                     items = protocol.events_received()
                 if not self._after_receive():
                     items = ()
             deliver(items)
+            if protocol.pending_error is not None:
+                self._defer_failure()
 
             while True:
                 if messages.paused:
@@ -655,7 +678,7 @@ class Connection(ProtocolAttributes):
                     if reader is not None:
                         reader.buffer_updated(nbytes)
                         if protocol.direct_receive:
-                            items = protocol.receive_messages()
+                            items = protocol.receive_messages(defer_error=True)
                         else:
                             # Failed by another thread while this one was reading.
                             items = ()
@@ -667,6 +690,8 @@ class Connection(ProtocolAttributes):
                 if items:
                     # Outside the mutex, so that the application can answer meanwhile.
                     deliver(items)
+                if protocol.pending_error is not None:
+                    self._defer_failure()
 
             with mutex:
                 # The end of the stream; the protocol can only answer with EOF.
@@ -684,6 +709,28 @@ class Connection(ProtocolAttributes):
 
         finally:
             self.close_socket()
+
+    def _defer_failure(self) -> None:
+        """Fail the connection for an invalid frame once the application has had the
+        messages that came before it; runs in the reading thread.
+
+        RFC 6455 §7.1.7 says to fail the connection, not to lose what preceded the error:
+        an application that answers each message (an echo) gets to answer those first.
+        The failure happens when recv() finds nothing more to return, when the application
+        calls close() or wait_closed(), or after close_timeout, whichever comes first.
+        Nothing more is read meanwhile.
+        """
+        if not self._awaiting_close:
+            self.recv_messages.end_valid(self.failure_due.set)
+            self.failure_due.wait(self.close_timeout)
+        self._fail_pending()
+
+    def _fail_pending(self) -> None:
+        with self.protocol_mutex:
+            if self.protocol.pending_error is not None:
+                self.protocol.fail_pending()
+                self._after_receive()
+        self.failure_due.set()
 
     def _deliver(self, items: Any) -> None:
         """Queue messages and handle frames, in the order they arrived."""
@@ -823,8 +870,10 @@ class Connection(ProtocolAttributes):
         if thread.is_alive() and thread is not threading.current_thread():
             with contextlib.suppress(OSError):
                 self.socket.shutdown(socket.SHUT_RDWR)
-            # Unblock the reading thread if the queue is full (max_queue).
+            # Unblock the reading thread if the queue is full (max_queue) or if it waits for
+            # the application before failing the connection.
             self.recv_messages.close()
+            self.failure_due.set()
             thread.join()
             return
         with contextlib.suppress(OSError):

@@ -52,6 +52,8 @@ class Assembler:
         self._waiter: threading.Lock | None = None
         self.get_in_progress = False
         self.closed = False
+        # Called when a getter has taken everything queued before an error; see end_valid().
+        self.on_end_of_valid: Callable[[], Any] | None = None
 
     # Producer side: the thread that reads the socket.
 
@@ -73,6 +75,20 @@ class Assembler:
             if self.high is not None and not self.paused and len(queue) > self.high:
                 self.paused = True
                 self.pause()
+
+    def end_valid(self, on_reached: Callable[[], Any]) -> None:
+        """Mark the end of what can be delivered: an error follows what is queued.
+
+        ``on_reached`` is called, with the mutex held (so it must not block), once a getter
+        has taken everything queued and asks for more, at once if one is waiting already.
+        It leads to the connection failing; the stream then closes and the getter gets
+        :exc:`EOFError`.
+        """
+        with self.mutex:
+            if self.queue or self._waiter is None:
+                self.on_end_of_valid = on_reached
+                return
+        on_reached()
 
     def close(self) -> None:
         """End the stream: getters get what is queued, then :exc:`EOFError`."""
@@ -113,6 +129,10 @@ class Assembler:
                     return self._take()
                 if self.closed:
                     raise EOFError("stream of frames ended")
+                on_end_of_valid = self.on_end_of_valid
+                if on_end_of_valid is not None:
+                    self.on_end_of_valid = None
+                    on_end_of_valid()
                 timeout = None if deadline is None else deadline.timeout(raise_if_elapsed=False)
                 if timeout is not None and timeout <= 0:
                     raise TimeoutError("timed out while waiting for a message")
@@ -157,7 +177,7 @@ class Assembler:
                 item = self._take()
                 self.get_in_progress = False
                 if item.__class__ is str:
-                    return item if decode is not False else item.encode()  # type: ignore[no-any-return]
+                    return item if decode is not False else item.encode()
                 return item if not decode else item.decode()  # type: ignore[no-any-return]
         try:
             deadline = None if timeout is None else Deadline(timeout)

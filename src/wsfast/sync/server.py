@@ -499,7 +499,7 @@ def unix_serve(
 
     Other arguments are those of :func:`serve`.
     """
-    return serve(handler, unix=True, path=path, **kwargs)  # type: ignore[arg-type]
+    return serve(handler, unix=True, path=path, **kwargs)
 
 
 def basic_auth(
