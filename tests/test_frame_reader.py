@@ -277,3 +277,44 @@ def test_tuple_max_size_allows_a_message_within_both_limits(reader_class, read):
     result = getattr(reader, read)()
     data = result[0] if read == "read_messages" else result.data
     assert data == b"a" * 900
+
+
+class _ReenteringExtension:
+    """An extension whose decode() calls back into the reader that is decoding."""
+
+    name = "x-reenter"
+
+    def __init__(self, call):
+        self.call = call
+        self.reader = None
+
+    def decode(self, frame, *, max_size=None):
+        self.call(self.reader)
+        return frame
+
+    def encode(self, frame):  # pragma: no cover - the reader only decodes
+        return frame
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda reader: reader.feed_data(b"\x81\x00"),
+        lambda reader: reader.get_buffer(),
+        lambda reader: reader.read_messages(),
+        lambda reader: reader.read_frame(),
+    ],
+    ids=["feed_data", "get_buffer", "read_messages", "read_frame"],
+)
+def test_a_call_into_a_busy_reader_is_refused(codec, call):
+    # On a free-threaded build, a second thread can enter the reader while the first one is
+    # suspended inside it (inflating releases the interpreter). The reader refuses it rather
+    # than let it move the buffer being read; a re-entrant call shows the same guard here.
+    extension = _ReenteringExtension(call)
+    reader = codec.FrameReader(mask=False, extensions=[extension])
+    extension.reader = reader
+    with pytest.raises(RuntimeError, match="in use by another thread"):
+        reader.feed_messages(b"\x82\x03abc")
+    # The reader failed for good, with that error, as after any other error.
+    with pytest.raises(RuntimeError, match="in use by another thread"):
+        reader.read_messages()

@@ -445,7 +445,8 @@ cdef int _next_mask_key(unsigned char *key) except -1:
 
 def _discard_mask_keys():
     global _keys_position
-    _keys_position = KEY_POOL_SIZE
+    with cython.critical_section(_keys_guard):
+        _keys_position = KEY_POOL_SIZE
 
 
 if hasattr(os, "register_at_fork"):
@@ -579,6 +580,14 @@ cdef void _pool_give(unsigned char *buffer) noexcept:
         PyMem_RawFree(buffer)
 
 
+cdef void _free_receive_buffer(unsigned char *buffer, Py_ssize_t capacity) noexcept:
+    if buffer != NULL:
+        if capacity == RECV_SIZE:
+            _pool_give(buffer)
+        else:
+            PyMem_RawFree(buffer)
+
+
 cdef class FrameReader
 
 
@@ -593,11 +602,20 @@ cdef class _ReceiveBuffer:
 
     cdef FrameReader _reader
 
+    # Under the reader's critical section: on a free-threaded build, another thread may be
+    # inside the reader, moving or withdrawing the region.
+
     def __len__(self):
-        return self._reader._export_len
+        cdef FrameReader reader = self._reader
+        with cython.critical_section(reader):
+            return reader._export_len
 
     def __getbuffer__(self, Py_buffer *view, int flags):
         cdef FrameReader reader = self._reader
+        with cython.critical_section(reader):
+            self._export(reader, view, flags)
+
+    cdef int _export(self, FrameReader reader, Py_buffer *view, int flags) except -1:
         if reader._export_ptr == NULL:
             raise BufferError("the buffer was used already; call get_buffer() again")
         view.buf = reader._export_ptr
@@ -614,9 +632,12 @@ cdef class _ReceiveBuffer:
         view.suboffsets = NULL
         view.internal = NULL
         reader._exports += 1
+        return 0
 
     def __releasebuffer__(self, Py_buffer *view):
-        self._reader._exports -= 1
+        cdef FrameReader reader = self._reader
+        with cython.critical_section(reader):
+            reader._exports -= 1
 
 
 _Frame = None
@@ -631,8 +652,10 @@ cdef _bind_frame_classes():
     from wsfast.frames import Frame, Opcode
     for opcode in Opcode:
         _OPCODES[int(opcode)] = opcode
-    _Frame = Frame
     _PassthroughExtensions = (PerMessageDeflate,)
+    # Last: `_Frame is None` is how callers tell that the others aren't bound yet, and on a
+    # free-threaded build another thread may be asking meanwhile.
+    _Frame = Frame
 
 
 cdef inline bint _is_control(int opcode) noexcept nogil:
@@ -702,6 +725,11 @@ cdef class FrameReader:
     cdef long long _fragments
     cdef bint _compressed
     cdef Utf8Validator _validator
+    # Set while a method works on the buffers. The critical section on the reader makes calls
+    # from several threads take turns, but it is suspended when a call blocks (inflating a
+    # large message releases the interpreter): a second thread must then be refused, not let
+    # in to move the buffer that the first one is reading.
+    cdef bint _busy
 
     def __cinit__(self):
         self._buf = NULL
@@ -758,18 +786,23 @@ cdef class FrameReader:
         """Buffer more bytes received from the transport."""
         cdef Py_buffer view
         with cython.critical_section(self):
-            if self._eof:
-                raise EOFError("stream ended")
-            self._forget_export()
-            _get_buffer(data, &view, "data")
+            self._enter()
             try:
-                self._append(<const unsigned char *>view.buf, view.len)
+                if self._eof:
+                    raise EOFError("stream ended")
+                self._forget_export()
+                _get_buffer(data, &view, "data")
+                try:
+                    self._append(<const unsigned char *>view.buf, view.len)
+                finally:
+                    PyBuffer_Release(&view)
             finally:
-                PyBuffer_Release(&view)
+                self._busy = False
 
     def feed_eof(self):
         """Note that the transport is closed for reading."""
-        self._eof = True
+        with cython.critical_section(self):
+            self._eof = True
 
     def get_buffer(self, sizehint=-1):
         """Return a writable buffer for the next bytes; then call :meth:`buffer_updated`.
@@ -779,34 +812,48 @@ cdef class FrameReader:
         is valid until buffer_updated().
         """
         with cython.critical_section(self):
-            if self._eof:
-                raise EOFError("stream ended")
-            if self._payload is not None and self._received < <Py_ssize_t>self._length:
-                self._export_ptr = <unsigned char *>PyBytes_AS_STRING(self._payload) + self._received
-                self._export_len = <Py_ssize_t>self._length - self._received
-                self._export_direct = True
-            else:
-                self._reserve(RECV_MIN_FREE)
-                self._export_ptr = self._buf + self._end
-                self._export_len = self._capacity - self._end
-                self._export_direct = False
-            exporter = <_ReceiveBuffer>_ReceiveBuffer.__new__(_ReceiveBuffer)
-            exporter._reader = self
-            return exporter
+            self._enter()
+            try:
+                if self._eof:
+                    raise EOFError("stream ended")
+                if self._payload is not None and self._received < <Py_ssize_t>self._length:
+                    self._export_ptr = <unsigned char *>PyBytes_AS_STRING(self._payload) + self._received
+                    self._export_len = <Py_ssize_t>self._length - self._received
+                    self._export_direct = True
+                else:
+                    self._reserve(RECV_MIN_FREE)
+                    self._export_ptr = self._buf + self._end
+                    self._export_len = self._capacity - self._end
+                    self._export_direct = False
+                exporter = <_ReceiveBuffer>_ReceiveBuffer.__new__(_ReceiveBuffer)
+                exporter._reader = self
+                return exporter
+            finally:
+                self._busy = False
 
     def buffer_updated(self, Py_ssize_t nbytes):
         """Take the ``nbytes`` bytes written at the start of the last :meth:`get_buffer`."""
         with cython.critical_section(self):
-            if self._export_ptr == NULL:
-                raise RuntimeError("buffer_updated() without get_buffer()")
-            if nbytes < 0 or nbytes > self._export_len:
-                raise ValueError(f"nbytes must be between 0 and {self._export_len}")
-            if self._export_direct:
-                self._received += nbytes
-            elif not self._closed:  # after a close frame, data is discarded (RFC 6455 §1.4)
-                self._end += nbytes
-            self._export_ptr = NULL
-            self._export_len = 0
+            self._enter()
+            try:
+                if self._export_ptr == NULL:
+                    raise RuntimeError("buffer_updated() without get_buffer()")
+                if nbytes < 0 or nbytes > self._export_len:
+                    raise ValueError(f"nbytes must be between 0 and {self._export_len}")
+                if self._export_direct:
+                    self._received += nbytes
+                elif not self._closed:  # after a close frame, data is discarded (RFC 6455 §1.4)
+                    self._end += nbytes
+                self._export_ptr = NULL
+                self._export_len = 0
+            finally:
+                self._busy = False
+
+    cdef int _enter(self) except -1:
+        if self._busy:
+            raise RuntimeError("FrameReader is in use by another thread")
+        self._busy = True
+        return 0
 
     cdef int _forget_export(self) except -1:
         """Withdraw a get_buffer() region not followed by buffer_updated(): the calls here
@@ -840,12 +887,19 @@ cdef class FrameReader:
         cdef Py_ssize_t used = self._end - self._start
         cdef Py_ssize_t capacity
         cdef unsigned char *buffer
+        cdef unsigned char *old
+        cdef Py_ssize_t old_capacity
         if self._capacity - self._end >= extra:
             return 0
         if self._exports:
             raise BufferError("the receive buffer is exported")
         if self._buf == NULL and extra <= RECV_SIZE:
-            self._buf = _pool_take()
+            buffer = _pool_take()
+            if self._buf != NULL:
+                # The pool's critical section let another thread in, and it reserved first.
+                _pool_give(buffer)
+                return self._reserve(extra)
+            self._buf = buffer
             self._capacity = RECV_SIZE
         elif self._capacity - used >= extra:
             # Consumed bytes at the front make the room: shift the unconsumed ones (a partial
@@ -859,19 +913,21 @@ cdef class FrameReader:
                 raise MemoryError()
             if used:
                 memcpy(buffer, self._buf + self._start, used)
-            self._release_buffer()
+            old, old_capacity = self._buf, self._capacity
             self._buf, self._capacity = buffer, capacity
             self._start, self._end = 0, used
+            _free_receive_buffer(old, old_capacity)
         return 0
 
     cdef void _release_buffer(self) noexcept:
-        if self._buf != NULL:
-            if self._capacity == RECV_SIZE:
-                _pool_give(self._buf)
-            else:
-                PyMem_RawFree(self._buf)
+        cdef unsigned char *buffer = self._buf
+        cdef Py_ssize_t capacity = self._capacity
+        # The reader's state is consistent before the pool is entered: the pool's critical
+        # section may let another thread into this reader, which must not give the same
+        # buffer back a second time.
         self._buf = NULL
         self._start = self._end = self._capacity = 0
+        _free_receive_buffer(buffer, capacity)
 
     cdef inline void _release_if_drained(self) noexcept:
         if self._start == self._end and self._buf != NULL and not self._exports:
@@ -882,33 +938,41 @@ cdef class FrameReader:
     def read_frame(self):
         """Return the next complete frame, or None until more bytes arrive."""
         with cython.critical_section(self):
-            if self._error is not None:
-                raise self._error
-            self._forget_export()
+            self._enter()
             try:
-                return self._read(False)
-            except BaseException as exc:
-                self._error = exc
-                raise
+                if self._error is not None:
+                    raise self._error
+                self._forget_export()
+                try:
+                    return self._read(False)
+                except BaseException as exc:
+                    self._error = exc
+                    raise
+                finally:
+                    self._release_if_drained()
             finally:
-                self._release_if_drained()
+                self._busy = False
 
     def feed_messages(self, data):
         """:meth:`feed_data` then :meth:`read_messages`, in one call."""
         cdef Py_buffer view
         with cython.critical_section(self):
-            if self._eof:
-                raise EOFError("stream ended")
-            self._forget_export()
-            if type(data) is bytes:
-                self._append(<const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
-            else:
-                _get_buffer(data, &view, "data")
-                try:
-                    self._append(<const unsigned char *>view.buf, view.len)
-                finally:
-                    PyBuffer_Release(&view)
-            return self._read_messages()
+            self._enter()
+            try:
+                if self._eof:
+                    raise EOFError("stream ended")
+                self._forget_export()
+                if type(data) is bytes:
+                    self._append(<const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+                else:
+                    _get_buffer(data, &view, "data")
+                    try:
+                        self._append(<const unsigned char *>view.buf, view.len)
+                    finally:
+                        PyBuffer_Release(&view)
+                return self._read_messages()
+            finally:
+                self._busy = False
 
     def read_messages(self):
         """Return what the bytes so far complete, in order; an empty list until then.
@@ -919,8 +983,12 @@ cdef class FrameReader:
         completed before it have been returned, and by every later call.
         """
         with cython.critical_section(self):
-            self._forget_export()
-            return self._read_messages()
+            self._enter()
+            try:
+                self._forget_export()
+                return self._read_messages()
+            finally:
+                self._busy = False
 
     cdef list _read_messages(self):
         cdef list items = []

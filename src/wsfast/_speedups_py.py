@@ -459,7 +459,7 @@ class FrameReader:
         "_mask", "_max_message", "_max_frame", "_max_fragments", "_extensions",
         "_passthrough", "_deflate", "_pending_get_buffer", "_buffer", "_position", "_eof", "_error", "_closed", "_header",
         "_validated", "_message_opcode", "_message_size", "_fragments", "_compressed",
-        "_validator",
+        "_validator", "_busy",
     )
 
     def __init__(
@@ -471,6 +471,9 @@ class FrameReader:
         extensions: Sequence[Any] = (),
     ) -> None:
         self._mask = bool(mask)
+        # Set while a method runs, as in the extension, which refuses a second thread (or a
+        # re-entrant call from an extension) rather than let it move the buffer it reads.
+        self._busy = False
         if isinstance(max_size, tuple):
             self._max_message, self._max_frame = max_size
         else:
@@ -515,42 +518,59 @@ class FrameReader:
         """
         return self._error
 
+    def _enter(self) -> None:
+        if self._busy:
+            raise RuntimeError("FrameReader is in use by another thread")
+        self._busy = True
+
     def feed_data(self, data: object) -> None:
         """Buffer more bytes received from the transport."""
-        if self._eof:
-            raise EOFError("stream ended")
-        # Like the extension: a get_buffer() not followed by buffer_updated() is withdrawn.
-        self._pending_get_buffer = False
-        view = _contiguous_bytes(data, "data")
-        # RFC 6455 §1.4: data after a close frame is discarded; don't let it pile up.
-        if not self._closed:
-            self._buffer += view
+        self._enter()
+        try:
+            if self._eof:
+                raise EOFError("stream ended")
+            # Like the extension: a get_buffer() not followed by buffer_updated() is withdrawn.
+            self._pending_get_buffer = False
+            view = _contiguous_bytes(data, "data")
+            # RFC 6455 §1.4: data after a close frame is discarded; don't let it pile up.
+            if not self._closed:
+                self._buffer += view
+        finally:
+            self._busy = False
 
     def get_buffer(self, sizehint: int = -1) -> bytearray:
         """Return a writable buffer for the next bytes; then call :meth:`buffer_updated`."""
-        if self._eof:
-            raise EOFError("stream ended")
-        # One receive buffer per thread, so that idle connections hold none: buffer_updated()
-        # copies its bytes out, and transports call it right after filling the buffer, before
-        # another connection on the thread can ask for the buffer (asyncio, uvloop and the
-        # sync layer all do).
-        buffer = getattr(_receive_buffers, "buffer", None)
-        if buffer is None:
-            buffer = _receive_buffers.buffer = bytearray(_RECV_SIZE)
-        self._pending_get_buffer = True
-        return buffer
+        self._enter()
+        try:
+            if self._eof:
+                raise EOFError("stream ended")
+            # One receive buffer per thread, so that idle connections hold none: buffer_updated()
+            # copies its bytes out, and transports call it right after filling the buffer, before
+            # another connection on the thread can ask for the buffer (asyncio, uvloop and the
+            # sync layer all do).
+            buffer = getattr(_receive_buffers, "buffer", None)
+            if buffer is None:
+                buffer = _receive_buffers.buffer = bytearray(_RECV_SIZE)
+            self._pending_get_buffer = True
+            return buffer
+        finally:
+            self._busy = False
 
     def buffer_updated(self, nbytes: int) -> None:
         """Take the ``nbytes`` bytes written at the start of the last :meth:`get_buffer`."""
-        buffer = getattr(_receive_buffers, "buffer", None)
-        if buffer is None or not self._pending_get_buffer:
-            raise RuntimeError("buffer_updated() without get_buffer()")
-        self._pending_get_buffer = False
-        if not 0 <= nbytes <= len(buffer):
-            raise ValueError(f"nbytes must be between 0 and {len(buffer)}")
-        if not self._closed:
-            with memoryview(buffer) as view:
-                self._buffer += view[:nbytes]
+        self._enter()
+        try:
+            buffer = getattr(_receive_buffers, "buffer", None)
+            if buffer is None or not self._pending_get_buffer:
+                raise RuntimeError("buffer_updated() without get_buffer()")
+            self._pending_get_buffer = False
+            if not 0 <= nbytes <= len(buffer):
+                raise ValueError(f"nbytes must be between 0 and {len(buffer)}")
+            if not self._closed:
+                with memoryview(buffer) as view:
+                    self._buffer += view[:nbytes]
+        finally:
+            self._busy = False
 
     def feed_eof(self) -> None:
         """Note that the transport is closed for reading."""
@@ -558,14 +578,18 @@ class FrameReader:
 
     def read_frame(self) -> Any:
         """Return the next complete frame, or None until more bytes arrive."""
-        if self._error is not None:
-            raise self._error
-        self._pending_get_buffer = False
+        self._enter()
         try:
-            return self._read_frame()
-        except BaseException as exc:
-            self._error = exc
-            raise
+            if self._error is not None:
+                raise self._error
+            self._pending_get_buffer = False
+            try:
+                return self._read_frame()
+            except BaseException as exc:
+                self._error = exc
+                raise
+        finally:
+            self._busy = False
 
     def feed_messages(self, data: object) -> list[Any]:
         """:meth:`feed_data` then :meth:`read_messages`, in one call."""
@@ -580,21 +604,25 @@ class FrameReader:
         Nothing follows a close frame (RFC 6455 §1.4). An error is raised once the items
         completed before it have been returned, and by every later call.
         """
-        if self._error is not None:
-            raise self._error
-        self._pending_get_buffer = False
-        items: list[Any] = []
+        self._enter()
         try:
-            while not self._closed:
-                item = self._read_frame(messages=True)
-                if item is None:
-                    break
-                items.append(item)
-        except BaseException as exc:
-            self._error = exc
-            if not items:
-                raise
-        return items
+            if self._error is not None:
+                raise self._error
+            self._pending_get_buffer = False
+            items: list[Any] = []
+            try:
+                while not self._closed:
+                    item = self._read_frame(messages=True)
+                    if item is None:
+                        break
+                    items.append(item)
+            except BaseException as exc:
+                self._error = exc
+                if not items:
+                    raise
+            return items
+        finally:
+            self._busy = False
 
     def _read_frame(self, messages: bool = False) -> Any:
         buffer = self._buffer
