@@ -137,11 +137,11 @@ def random_payload(size: int) -> bytes:
 
 
 @functools.lru_cache(maxsize=None)
-def text_payload(kind: str, size: int) -> bytes:
+def text_payload(kind: str, size: int, seed: int = SEED) -> bytes:
     if kind == "ascii":
-        return _text_of_size(((1, _ASCII_WORDS),), size, SEED)
+        return _text_of_size(((1, _ASCII_WORDS),), size, seed)
     if kind == "mixed":
-        return _text_of_size(_MIXED_WORDS, size, SEED)
+        return _text_of_size(_MIXED_WORDS, size, seed)
     raise ValueError(kind)
 
 
@@ -153,5 +153,40 @@ def random_bytes():
 
 @pytest.fixture(scope="session")
 def utf8_text():
-    """utf8_text(kind, size) -> valid UTF-8 of exactly size bytes; kind 'ascii' or 'mixed'."""
+    """utf8_text(kind, size[, seed]) -> valid UTF-8 of exactly size bytes; kind 'ascii' or 'mixed'."""
     return text_payload
+
+
+# --- the implementation's name, for `python -m bench` ----------------------------------------
+
+
+def _implementation_id(item: pytest.Item) -> str | None:
+    """The test ID of the parameter set that holds the implementation ("impl" in its argnames)."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None or "impl" not in callspec.params:
+        return None
+    for marker in item.iter_markers("parametrize"):
+        argnames = marker.args[0]
+        names = [n.strip() for n in argnames.split(",")] if isinstance(argnames, str) else list(argnames)
+        if "impl" not in names:
+            continue
+        ids = marker.kwargs.get("ids")
+        for index, value in enumerate(marker.args[1]):
+            values = getattr(value, "values", value if len(names) > 1 else (value,))
+            if all(v is callspec.params[n] or v == callspec.params[n] for n, v in zip(names, values)):
+                if getattr(value, "id", None):
+                    return value.id
+                if isinstance(ids, (list, tuple)) and index < len(ids):
+                    return str(ids[index])
+                return None
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _record_implementation(request: pytest.FixtureRequest) -> None:
+    """extra_info["impl"]: which implementation a benchmark timed (read by bench/run.py)."""
+    if "benchmark" not in request.fixturenames:
+        return
+    impl = _implementation_id(request.node)
+    if impl is not None:
+        request.getfixturevalue("benchmark").extra_info["impl"] = impl

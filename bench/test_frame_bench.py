@@ -21,6 +21,8 @@ import zlib
 
 import pytest
 
+import _peers
+
 MASK = b"\x37\xfa\x21\x3d"
 OP_TEXT, OP_BINARY = 0x1, 0x2
 
@@ -271,6 +273,26 @@ def aiohttp_parse(frame):
     return parse, payload_of
 
 
+def picows_parse(frame):
+    received = []
+
+    # What a listener that needs the message does: copy it out during the callback.
+    def on_frame(parsed):
+        received.append(parsed.get_payload_as_bytes())
+
+    feed = _peers.picows_parser(on_frame)
+    pop = received.pop
+
+    def parse(data):
+        feed(data)
+        return pop()
+
+    def payload_of(result):
+        return result
+
+    return parse, payload_of
+
+
 PARSERS = [
     _named(_wsfast_reader("cython"), "wsfast-cython"),
     _named(_wsfast_messages("cython"), "wsfast-cython-messages"),
@@ -279,6 +301,7 @@ PARSERS = [
     _named(websockets_parse, "websockets"),
     _named(wsproto_parse, "wsproto"),
     _named(aiohttp_parse, "aiohttp"),
+    _named(picows_parse, "picows"),
 ]
 
 
@@ -337,12 +360,42 @@ def wsproto_serialize(payload):
     return mod.FrameProtocol(client=True, extensions=[]).send_data, (payload, True)
 
 
+def picows_serialize(payload):
+    send, fake = _peers.picows_serializer()
+    last = fake.out
+
+    # WSTransport.send() writes the frame to the transport; take it back out.
+    def serialize(data):
+        send(data)
+        return last[-1]
+
+    return serialize, (payload,)
+
+
+def aiohttp_serialize(payload):
+    writer, fake = _peers.aiohttp_writer()
+    send_frame, last = writer.send_frame, fake.out
+
+    # ClientWebSocketResponse.send_bytes() awaits this; it returns without waiting here.
+    def serialize(data):
+        coroutine = send_frame(data, OP_BINARY)
+        try:
+            coroutine.send(None)
+        except StopIteration:
+            return last[-1]
+        raise AssertionError("send_frame waited")
+
+    return serialize, (payload,)
+
+
 SERIALIZERS = [
     _named(_wsfast_serialize_frame("cython"), "wsfast-cython"),
     _named(_wsfast_serialize_frame("python"), "wsfast-python"),
     _named(wsfast_frame_serialize, "wsfast-Frame"),
     _named(websockets_serialize, "websockets"),
     _named(wsproto_serialize, "wsproto"),
+    _named(aiohttp_serialize, "aiohttp"),
+    _named(picows_serialize, "picows"),
 ]
 
 

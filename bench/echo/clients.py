@@ -1,86 +1,128 @@
-"""Echo clients, one per library. Run as a child process by ``bench.echo.run``:
+"""Clients, one per library. Run as a child process by ``bench.echo.run``:
 
-    python -m bench.echo.clients LIB LOOP PORT SIZE DURATION [--warmup S] [--compression]
+    python -m bench.echo.clients LIB LOOP PORT SIZE DURATION [--warmup S] [--mode echo|stream]
+                                 [--kind binary|text] [--compression] [--cpus LIST]
 
-connects to the server of the same library, sends one binary message of SIZE bytes, awaits
-its echo, and repeats: for WARMUP seconds untimed, then for DURATION seconds timed. Prints
-one JSON line: round trips, elapsed seconds, round trips per second, client CPU seconds.
+connects to the server of the same library (``--mode`` must match the server's) and measures
+for WARMUP seconds untimed, then for DURATION seconds timed:
+
+* ``echo``: send one message of SIZE bytes, await its echo, repeat. The rate is round trips
+  per second.
+* ``stream``: send a batch of messages back to back (as many as fit in STREAM_BATCH_BYTES,
+  at most STREAM_BATCH_MESSAGES), then an empty message, and await the server's count; repeat.
+  The rate is messages per second delivered to the server, acknowledgements included in the
+  time.
+
+Prints one JSON line: count, elapsed seconds, rate, bytes per second, client CPU seconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import faulthandler
 import importlib
 import json
 import os
-import random
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from .common import (
     HOST,
+    KINDS,
     LIBS,
     LOOPS,
+    MODES,
     SYNC_CLIENTS,
     WEBSOCKETS_API,
     LengthPrefixedProtocol,
     length_prefix,
     loop_name,
+    payloads_of_size,
     pin_to,
     run_on_loop,
 )
 
-RoundTrip = Callable[[bytes], Awaitable[bytes]]
-Close = Callable[[], Awaitable[None]]
-
 CLOSE_TIMEOUT = 5.0
 
-
-#: With compression, consecutive messages differ over this many bytes, more than deflate's
-#: 32 KiB window, so a message can't be sent as a back-reference to the previous one.
-DISTINCT_SPAN = 64 * 1024
-
-
-def payloads_of_size(size: int, compression: bool) -> list[bytes]:
-    """Seeded random messages: one without compression, else enough to fill DISTINCT_SPAN."""
-    rng = random.Random(6455 + size)
-    count = 1 + (-(-DISTINCT_SPAN // size) if compression else 0)
-    return [rng.randbytes(size) for _ in range(count)]
+#: stream mode: a batch is at most this many bytes and this many messages.
+STREAM_BATCH_BYTES = 4 * 1024 * 1024
+STREAM_BATCH_MESSAGES = 1000
 
 
-# --- raw -------------------------------------------------------------------------------------
+class Conn(NamedTuple):
+    """One open connection: send(message), recv() -> message, close()."""
+
+    send: Callable[[Any], Awaitable[None]]
+    recv: Callable[[], Awaitable[Any]]
+    close: Callable[[], Awaitable[None]]
+    #: send then recv, where a library has a shorter way than the two awaits
+    round_trip: Callable[[Any], Awaitable[Any]] | None = None
+
+
+class _Inbox:
+    """Messages delivered by callbacks, handed to ``recv()`` in order."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.messages: collections.deque[Any] = collections.deque()
+        self.waiter: asyncio.Future[Any] | None = None
+        self.error: Exception | None = None
+
+    def put(self, message: Any) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(message)
+        else:
+            self.messages.append(message)
+
+    def fail(self, exc: Exception) -> None:
+        self.error = exc
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+
+    async def get(self) -> Any:
+        if self.messages:
+            return self.messages.popleft()
+        if self.error is not None:
+            raise self.error
+        self.waiter = waiter = self.loop.create_future()
+        return await waiter
+
+
+# --- raw ---------------------------------------------------------------------------------------
 
 
 class _RawClient(LengthPrefixedProtocol):
     def __init__(self) -> None:
         super().__init__()
-        self.waiter: asyncio.Future[bytes] | None = None
+        self.inbox = _Inbox()
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def message_received(self, view: memoryview, start: int, length: int) -> None:
-        waiter, self.waiter = self.waiter, None
-        if waiter is None or waiter.done():
-            raise RuntimeError("unexpected message")
-        waiter.set_result(bytes(view[start : start + length]))
+        self.inbox.put(bytes(view[start : start + length]))
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_exception(ConnectionError(f"connection lost: {exc}"))
+        self.inbox.fail(ConnectionError(f"connection lost: {exc}"))
         if not self.lost.done():
             self.lost.set_result(None)
 
 
-async def _open_raw(port: int, compression: bool, max_size: int) -> tuple[RoundTrip, Close]:
+async def _open_raw(port: int, kind: str, compression: bool, max_size: int) -> Conn:
+    # raw has no message types: text payloads arrive here already encoded (see measure()).
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.create_connection(_RawClient, HOST, port)
-    write = transport.write
+    write, inbox = transport.write, protocol.inbox
+
+    async def send(payload: bytes) -> None:
+        write(length_prefix(len(payload)) + payload)
 
     async def round_trip(payload: bytes) -> bytes:
-        protocol.waiter = waiter = loop.create_future()
+        inbox.waiter = waiter = loop.create_future()
         write(length_prefix(len(payload)) + payload)
         return await waiter
 
@@ -88,15 +130,13 @@ async def _open_raw(port: int, compression: bool, max_size: int) -> tuple[RoundT
         transport.close()
         await protocol.lost
 
-    return round_trip, close
+    return Conn(send, inbox.get, close, round_trip)
 
 
 # --- websockets-compatible APIs (websockets, picows.websockets, wsfast) --------------------
 
 
-async def _open_websockets_api(
-    lib: str, port: int, compression: bool, max_size: int
-) -> tuple[RoundTrip, Close]:
+async def _open_websockets_api(lib: str, port: int, kind: str, compression: bool, max_size: int) -> Conn:
     connect = importlib.import_module(WEBSOCKETS_API[lib][0]).connect
     ws = await connect(
         f"ws://{HOST}:{port}/",
@@ -105,17 +145,17 @@ async def _open_websockets_api(
     )
     send, recv = ws.send, ws.recv
 
-    async def round_trip(payload: bytes) -> bytes:
+    async def round_trip(payload: Any) -> Any:
         await send(payload)
         return await recv()
 
-    return round_trip, ws.close
+    return Conn(send, recv, ws.close, round_trip)
 
 
 # --- aiohttp ---------------------------------------------------------------------------------
 
 
-async def _open_aiohttp(port: int, compression: bool, max_size: int) -> tuple[RoundTrip, Close]:
+async def _open_aiohttp(port: int, kind: str, compression: bool, max_size: int) -> Conn:
     import aiohttp
 
     session = aiohttp.ClientSession()
@@ -126,15 +166,19 @@ async def _open_aiohttp(port: int, compression: bool, max_size: int) -> tuple[Ro
     except BaseException:
         await session.close()
         raise
-    send_bytes, receive = ws.send_bytes, ws.receive
-    binary = aiohttp.WSMsgType.BINARY
+    send = ws.send_str if kind == "text" else ws.send_bytes
+    receive = ws.receive
+    data_types = (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT)
 
-    async def round_trip(payload: bytes) -> bytes:
-        await send_bytes(payload)
+    async def recv() -> Any:
         msg = await receive()
-        if msg.type != binary:
+        if msg.type not in data_types:
             raise RuntimeError(f"unexpected message {msg!r}")
         return msg.data
+
+    async def round_trip(payload: Any) -> Any:
+        await send(payload)
+        return await recv()
 
     async def close() -> None:
         try:
@@ -142,46 +186,46 @@ async def _open_aiohttp(port: int, compression: bool, max_size: int) -> tuple[Ro
         finally:
             await session.close()
 
-    return round_trip, close
+    return Conn(send, recv, close, round_trip)
 
 
 # --- picows (native callback API) ----------------------------------------------------------
 
 
-async def _open_picows(port: int, compression: bool, max_size: int) -> tuple[RoundTrip, Close]:
+async def _open_picows(port: int, kind: str, compression: bool, max_size: int) -> Conn:
     from picows import WSCloseCode, WSListener, WSMsgType, ws_connect
 
     if compression:
         raise RuntimeError("picows' callback API has no permessage-deflate")
     loop = asyncio.get_running_loop()
-    binary, close_type = WSMsgType.BINARY, WSMsgType.CLOSE
+    binary, text, close_type = WSMsgType.BINARY, WSMsgType.TEXT, WSMsgType.CLOSE
+    inbox = _Inbox()
 
     class Client(WSListener):
-        waiter: asyncio.Future[bytes] | None = None
-
         def on_ws_frame(self, transport: Any, frame: Any) -> None:
-            waiter, self.waiter = self.waiter, None
-            if waiter is None or waiter.done():
-                return
+            # The frame is only valid during this callback: copy (or decode) the payload out.
             if frame.msg_type == binary:
-                # The frame is only valid during this callback: copy the payload out.
-                waiter.set_result(frame.get_payload_as_bytes())
+                inbox.put(frame.get_payload_as_bytes())
+            elif frame.msg_type == text:
+                inbox.put(frame.get_payload_as_utf8_text())
             elif frame.msg_type == close_type:
-                waiter.set_exception(ConnectionError("closed by the server"))
+                inbox.fail(ConnectionError("closed by the server"))
             else:
-                waiter.set_exception(RuntimeError(f"unexpected frame {frame}"))
+                inbox.fail(RuntimeError(f"unexpected frame {frame}"))
 
         def on_ws_disconnected(self, transport: Any) -> None:
-            waiter, self.waiter = self.waiter, None
-            if waiter is not None and not waiter.done():
-                waiter.set_exception(ConnectionError("disconnected"))
+            inbox.fail(ConnectionError("disconnected"))
 
     transport, listener = await ws_connect(Client, f"ws://{HOST}:{port}/", max_frame_size=max_size)
-    send = transport.send
+    transport_send = transport.send
+    msg_type = text if kind == "text" else binary
 
-    async def round_trip(payload: bytes) -> bytes:
-        listener.waiter = waiter = loop.create_future()
-        send(binary, payload)
+    async def send(payload: Any) -> None:
+        transport_send(msg_type, payload)  # str is sent as its UTF-8 encoding
+
+    async def round_trip(payload: Any) -> Any:
+        inbox.waiter = waiter = loop.create_future()
+        transport_send(msg_type, payload)
         return await waiter
 
     async def close() -> None:
@@ -189,16 +233,16 @@ async def _open_picows(port: int, compression: bool, max_size: int) -> tuple[Rou
         transport.disconnect()
         await transport.wait_disconnected()
 
-    return round_trip, close
+    return Conn(send, inbox.get, close, round_trip)
 
 
 # --- threading clients (websockets.sync, websocket-client, wsfast.sync) --------------------
 #
-# They block: the round trip runs inside a coroutine that never yields, on a loop where
-# nothing else runs, so that one measuring loop serves every library.
+# They block: each call runs inside a coroutine that never yields, on a loop where nothing
+# else runs, so that one measuring loop serves every library.
 
 
-async def _open_sync(lib: str, port: int, compression: bool, max_size: int) -> tuple[RoundTrip, Close]:
+async def _open_sync(lib: str, port: int, kind: str, compression: bool, max_size: int) -> Conn:
     uri = f"ws://{HOST}:{port}/"
     if lib == "websocket-client":
         import websocket
@@ -206,36 +250,129 @@ async def _open_sync(lib: str, port: int, compression: bool, max_size: int) -> t
         if compression:
             raise RuntimeError("websocket-client has no permessage-deflate")
         ws = websocket.create_connection(uri, timeout=CLOSE_TIMEOUT * 4)
-        send_binary, recv = ws.send_binary, ws.recv
+        # send() sends str as text; send_binary() sends bytes as binary.
+        send_message = ws.send if kind == "text" else ws.send_binary
+        recv_message = ws.recv
     else:
         connect = importlib.import_module(SYNC_CLIENTS[lib]).connect
         ws = connect(uri, compression="deflate" if compression else None, max_size=max_size)
         ws.__enter__()  # websockets 17 warns when connect() isn't used with "with"
-        send_binary, recv = ws.send, ws.recv
+        send_message, recv_message = ws.send, ws.recv
 
-    async def round_trip(payload: bytes) -> bytes:
-        send_binary(payload)
-        return recv()  # type: ignore[no-any-return]
+    async def send(payload: Any) -> None:
+        send_message(payload)
+
+    async def recv() -> Any:
+        return recv_message()
+
+    async def round_trip(payload: Any) -> Any:
+        send_message(payload)
+        return recv_message()
 
     async def close() -> None:
         ws.close()
 
-    return round_trip, close
+    return Conn(send, recv, close, round_trip)
 
 
 # --- measurement -----------------------------------------------------------------------------
 
 
-async def _open(lib: str, port: int, compression: bool, max_size: int) -> tuple[RoundTrip, Close]:
+async def _open(lib: str, port: int, kind: str, compression: bool, max_size: int) -> Conn:
     if lib == "raw":
-        return await _open_raw(port, compression, max_size)
+        return await _open_raw(port, kind, compression, max_size)
     if lib == "aiohttp":
-        return await _open_aiohttp(port, compression, max_size)
+        return await _open_aiohttp(port, kind, compression, max_size)
     if lib == "picows":
-        return await _open_picows(port, compression, max_size)
+        return await _open_picows(port, kind, compression, max_size)
     if lib in SYNC_CLIENTS:
-        return await _open_sync(lib, port, compression, max_size)
-    return await _open_websockets_api(lib, port, compression, max_size)
+        return await _open_sync(lib, port, kind, compression, max_size)
+    return await _open_websockets_api(lib, port, kind, compression, max_size)
+
+
+def stream_batch(size: int) -> int:
+    """How many messages of ``size`` bytes one batch of the stream mode sends."""
+    return max(1, min(STREAM_BATCH_MESSAGES, STREAM_BATCH_BYTES // size))
+
+
+async def _measure_echo(
+    conn: Conn, payloads: list[Any], duration: float, warmup: float
+) -> tuple[int, float, float]:
+    round_trip = conn.round_trip
+    if round_trip is None:  # pragma: no cover - every library has one
+        send, recv = conn.send, conn.recv
+
+        async def round_trip(payload: Any) -> Any:
+            await send(payload)
+            return await recv()
+
+    distinct = len(payloads)
+    for payload in payloads[:2]:
+        reply = await round_trip(payload)
+        if reply != payload:
+            raise AssertionError(f"echo differs from the message ({len(reply)}/{len(payload)})")
+
+    clock = time.perf_counter
+    end = clock() + warmup
+    count = 0
+    while clock() < end:
+        await round_trip(payloads[count % distinct])
+        count += 1
+
+    count = 0
+    cpu0 = time.process_time()
+    t0 = clock()
+    deadline = t0 + duration
+    while True:
+        payload = payloads[count % distinct]
+        reply = await round_trip(payload)
+        count += 1
+        now = clock()
+        if now >= deadline:
+            break
+    cpu = time.process_time() - cpu0
+    if reply != payload:
+        raise AssertionError("last echo differs from the message")
+    return count, now - t0, cpu
+
+
+async def _measure_stream(
+    conn: Conn, payloads: list[Any], size: int, duration: float, warmup: float
+) -> tuple[int, float, float]:
+    send, recv = conn.send, conn.recv
+    distinct = len(payloads)
+    batch = stream_batch(size)
+    marker = payloads[0][:0]  # an empty message of the same type
+
+    async def one_batch(first: int) -> None:
+        for index in range(first, first + batch):
+            await send(payloads[index % distinct])
+        await send(marker)
+        ack = await recv()
+        if int(ack) != batch:
+            raise AssertionError(f"server counted {ack!r} messages, not {batch}")
+
+    clock = time.perf_counter
+    sent = 0
+    await one_batch(sent)  # also checks the count
+    sent += batch
+    end = clock() + warmup
+    while clock() < end:
+        await one_batch(sent)
+        sent += batch
+
+    count = 0
+    cpu0 = time.process_time()
+    t0 = clock()
+    deadline = t0 + duration
+    while True:
+        await one_batch(sent)
+        sent += batch
+        count += batch
+        now = clock()
+        if now >= deadline:
+            break
+    return count, now - t0, time.process_time() - cpu0
 
 
 async def measure(
@@ -247,54 +384,42 @@ async def measure(
     warmup: float,
     compression: bool,
     max_size: int,
+    mode: str = "echo",
+    kind: str = "binary",
 ) -> dict[str, Any]:
-    payloads = payloads_of_size(size, compression)
-    distinct = len(payloads)
-    round_trip, close = await _open(lib, port, compression, max_size)
+    payloads = payloads_of_size(size, compression, kind)
+    if lib == "raw" and kind == "text":
+        payloads = [payload.encode() for payload in payloads]
+    conn = await _open(lib, port, kind, compression, max_size)
     try:
-        for payload in payloads[:2]:
-            reply = await round_trip(payload)
-            if reply != payload:
-                raise AssertionError(f"echo differs from the message ({len(reply)}/{size} B)")
-
-        clock = time.perf_counter
-        end = clock() + warmup
-        count = 0
-        while clock() < end:
-            await round_trip(payloads[count % distinct])
-            count += 1
-
-        count = 0
-        cpu0 = time.process_time()
-        t0 = clock()
-        deadline = t0 + duration
-        while True:
-            payload = payloads[count % distinct]
-            reply = await round_trip(payload)
-            count += 1
-            now = clock()
-            if now >= deadline:
-                break
-        cpu = time.process_time() - cpu0
-        if reply != payload:
-            raise AssertionError("last echo differs from the message")
+        if mode == "echo":
+            count, elapsed, cpu = await _measure_echo(conn, payloads, duration, warmup)
+        else:
+            count, elapsed, cpu = await _measure_stream(conn, payloads, size, duration, warmup)
     finally:
         try:
-            await asyncio.wait_for(close(), CLOSE_TIMEOUT)
+            await asyncio.wait_for(conn.close(), CLOSE_TIMEOUT)
         except Exception as exc:  # noqa: BLE001 - a failed close doesn't void the measurement
             print(f"close failed: {exc!r}", file=sys.stderr)
-    elapsed = now - t0
-    return {
+    result = {
         "lib": lib,
         "loop": loop,
         "loop_class": loop_name(asyncio.get_running_loop()),
+        "mode": mode,
+        "kind": kind,
         "size": size,
-        "round_trips": count,
+        "count": count,
         "elapsed": elapsed,
         "rate": count / elapsed,
+        "bytes_per_s": count * size / elapsed,
         "client_cpu": cpu,
         "client_affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
     }
+    if mode == "echo":
+        result["round_trips"] = count
+    else:
+        result["batch"] = stream_batch(size)
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -305,6 +430,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("size", type=int)
     parser.add_argument("duration", type=float)
     parser.add_argument("--warmup", type=float, default=0.5)
+    parser.add_argument("--mode", choices=MODES, default="echo")
+    parser.add_argument("--kind", choices=KINDS, default="binary")
     parser.add_argument("--compression", action="store_true")
     parser.add_argument("--max-size", type=int, default=4 * 1024 * 1024)
     parser.add_argument("--cpus", type=str, default="", help="pin to these CPUs (Linux)")
@@ -322,6 +449,8 @@ def main(argv: list[str] | None = None) -> None:
             args.warmup,
             args.compression,
             args.max_size,
+            args.mode,
+            args.kind,
         ),
         args.loop,
     )

@@ -1,9 +1,10 @@
-"""Shared pieces of the echo benchmark: library names, event loops, the raw TCP framing."""
+"""Shared pieces of the echo benchmark: library names, event loops, payloads, the raw TCP framing."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import random
 import struct
 import sys
 import threading
@@ -27,6 +28,16 @@ LIBS = (
     "wsfast-python.sync",
 )
 LOOPS = ("asyncio", "uvloop")
+
+#: What a run measures. ``echo``: sequential round trips of one message. ``stream``: one-way
+#: throughput; the client sends a batch of messages back to back, then an empty message; the
+#: server counts the messages and answers the empty one with the count, as a text message.
+MODES = ("echo", "stream")
+
+#: Message kinds: ``binary`` (seeded random bytes) or ``text`` (seeded multilingual UTF-8 text,
+#: sent as text messages, so that every receiver validates UTF-8). ``raw`` sends the same bytes
+#: either way: it has no message types.
+KINDS = ("binary", "text")
 
 #: Libraries with a websockets-compatible ``connect``/``serve``: (client module, server module).
 WEBSOCKETS_API = {
@@ -70,6 +81,60 @@ def lib_env(lib: str, base: dict[str, str] | None = None) -> dict[str, str]:
     if lib.startswith("wsfast-python"):
         env["WSFAST_NO_EXTENSIONS"] = "1"
     return env
+
+
+def raise_fd_limit(wanted: int) -> None:
+    """Raise RLIMIT_NOFILE to ``wanted`` (at most the hard limit), for many connections."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not Unix
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        limit = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+
+
+# --- payloads --------------------------------------------------------------------------------
+
+# Chat-like words from several scripts: 1-, 2-, 3- and 4-byte UTF-8 sequences.
+_WORDS = (
+    "the quick brown fox jumps over lazy dog message server client ping pong 2024 OK "
+    "{\"id\": 42, \"ok\": true} café naïve Zürich señor déjà crème brûlée Łódź São Paulo "
+    "καλημέρα κόσμε Αθήνα привет мир Москва съешь ещё этих булок 日本語 東京 中文 汉字 한국어 "
+    "서울 こんにちは 世界 😀 🚀 🎉 👍🏽 ❤️ 🇫🇷 👩‍💻"
+).split()
+
+
+def text_of_size(size: int, seed: int) -> str:
+    """Seeded text whose UTF-8 encoding is exactly ``size`` bytes."""
+    rng = random.Random(seed)
+    parts: list[str] = []
+    length = 0
+    while length < size:
+        word = rng.choice(_WORDS) + (" " if rng.random() < 0.9 else "\n")
+        parts.append(word)
+        length += len(word.encode())
+    data = "".join(parts).encode()[:size]
+    text = data.decode("utf-8", "ignore")  # drops a character cut at the end
+    return text + " " * (size - len(text.encode()))
+
+
+#: With compression, consecutive messages differ over this many bytes, more than deflate's
+#: 32 KiB window, so a message can't be sent as a back-reference to the previous one.
+DISTINCT_SPAN = 64 * 1024
+
+
+def payloads_of_size(size: int, compression: bool, kind: str = "binary") -> list[Any]:
+    """Seeded messages: one without compression, else enough to fill DISTINCT_SPAN.
+
+    Binary messages are random bytes (they don't compress); text messages are ``str``.
+    """
+    count = 1 + (-(-DISTINCT_SPAN // size) if compression else 0)
+    if kind == "text":
+        return [text_of_size(size, 6455 + size + index) for index in range(count)]
+    rng = random.Random(6455 + size)
+    return [rng.randbytes(size) for _ in range(count)]
 
 
 def run_on_loop(main: Coroutine[Any, Any, Any], loop: str) -> Any:

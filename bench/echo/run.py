@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from .common import DEFLATE_LIBS, LIBS, LOOPS, SERVER_OF, lib_env
+from .common import DEFLATE_LIBS, KINDS, LIBS, LOOPS, MODES, SERVER_OF, lib_env
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: children run `-m bench.echo.*`
 
@@ -158,13 +158,16 @@ def run_cell(
     warmup: float,
     compression: bool,
     pin: str = "none",
+    mode: str = "echo",
+    kind: str = "binary",
 ) -> dict[str, Any]:
     """One measurement in two fresh processes; returns the client's JSON or raises CellError."""
     env = lib_env(lib)
     # Threading clients have no server of their own: they share one (common.SERVER_OF).
     server_lib = SERVER_OF.get(lib, lib)
     max_size = max(4 * 1024 * 1024, 2 * size)
-    extra = ["--max-size", str(max_size)] + (["--compression"] if compression else [])
+    extra = ["--max-size", str(max_size), "--mode", mode]
+    extra += ["--compression"] if compression else []
     server_cpus, client_cpus = pinning(pin)
     with tempfile.TemporaryFile("w+") as server_err:
         server = subprocess.Popen(
@@ -193,6 +196,8 @@ def run_cell(
                         repr(duration),
                         "--warmup",
                         repr(warmup),
+                        "--kind",
+                        kind,
                         *extra,
                         "--cpus",
                         client_cpus,
@@ -263,7 +268,9 @@ def report(results: dict[str, Any], out: TextIO = sys.stdout) -> None:
     summaries = {(s["lib"], s["loop"], s["size"]): s for s in results["summary"]}
     errors = results["cell_errors"]
     columns = [(size, loop) for size in sizes for loop in loops]
-    header = ["round trips/s"] + [f"{size_label(size)} {loop}" for size, loop in columns]
+    mode = config.get("mode", "echo")
+    unit = "round trips/s" if mode == "echo" else "messages/s"
+    header = [unit] + [f"{size_label(size)} {loop}" for size, loop in columns]
 
     def reason(lib: str, loop: str, size: int) -> str | None:
         if lib in results["unavailable"]:
@@ -279,9 +286,10 @@ def report(results: dict[str, Any], out: TextIO = sys.stdout) -> None:
         cells = [_cell_text(summaries.get((lib, lo, sz)), reason(lib, lo, sz)) for sz, lo in columns]
         rows.append([lib, *cells])
     print(file=out)
+    what = "Echo round trips/s" if mode == "echo" else "One-way stream, messages/s"
     title = (
-        f"Echo round trips/s: median over {config['repeats']} repeat(s) (min-max), "
-        f"{config['duration']:g} s each after {config['warmup']:g} s warm-up, "
+        f"{what}, {config.get('kind', 'binary')} messages: median over {config['repeats']} "
+        f"repeat(s) (min-max), {config['duration']:g} s each after {config['warmup']:g} s warm-up, "
         f"compression {'deflate' if config['compression'] else 'off'}, "
         f"pinning {config['pin']}"
     )
@@ -319,8 +327,13 @@ def report(results: dict[str, Any], out: TextIO = sys.stdout) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.echo",
-        description="End-to-end WebSocket echo benchmark over loopback: sequential round trips "
-        "of one binary message, server and client in separate processes.",
+        description="End-to-end WebSocket benchmark over loopback, server and client in "
+        "separate processes: sequential round trips of one message (--mode echo, the default), "
+        "or one-way throughput of messages streamed in batches (--mode stream).",
+    )
+    parser.add_argument("--mode", choices=MODES, default="echo", help="echo (default) or stream")
+    parser.add_argument(
+        "--kind", choices=KINDS, default="binary", help="binary (default) or text messages"
     )
     parser.add_argument("--libs", type=_csv, default=list(LIBS), help=f"default: {','.join(LIBS)}")
     parser.add_argument("--loops", type=_csv, default=list(LOOPS), help="default: asyncio,uvloop")
@@ -407,10 +420,19 @@ def run(args: argparse.Namespace, log: TextIO = sys.stderr) -> dict[str, Any]:
             try:
                 entry.update(
                     run_cell(
-                        lib, loop, size, args.duration, args.warmup, args.compression, args.pin
+                        lib,
+                        loop,
+                        size,
+                        args.duration,
+                        args.warmup,
+                        args.compression,
+                        args.pin,
+                        args.mode,
+                        args.kind,
                     )
                 )
-                say(f"{label}: {entry['rate']:,.0f} round trips/s")
+                unit = "round trips/s" if args.mode == "echo" else "messages/s"
+                say(f"{label}: {entry['rate']:,.0f} {unit}")
             except (CellError, json.JSONDecodeError, OSError) as exc:
                 entry["error"] = str(exc)
                 say(f"{label}: ERROR {exc}")
@@ -440,6 +462,8 @@ def run(args: argparse.Namespace, log: TextIO = sys.stderr) -> dict[str, Any]:
             "seed": args.seed,
             "compression": args.compression,
             "pin": args.pin,
+            "mode": args.mode,
+            "kind": args.kind,
         },
         "environment": {
             "python": sys.version,

@@ -1,10 +1,14 @@
 """Echo servers, one per library. Run as a child process by ``bench.echo.run``:
 
-    python -m bench.echo.servers LIB LOOP [--compression] [--max-size N]
+    python -m bench.echo.servers LIB LOOP [--mode echo|stream] [--compression] [--max-size N]
+                                 [--no-keepalive] [--cpus LIST]
 
-binds 127.0.0.1 on a free port, prints the port on one line of stdout, then echoes every
-binary message back until stdin is closed. ``--probe LIB`` only imports the library and
-prints a JSON line describing it (version, codec), or exits non-zero.
+binds 127.0.0.1 on a free port, prints the port on one line of stdout, then serves until
+stdin is closed. In ``echo`` mode (the default) it sends every message back, text as text and
+binary as binary. In ``stream`` mode it counts the messages it receives and answers each empty
+message with the count since the previous one, as a text message (see common.MODES).
+``--probe LIB`` only imports the library and prints a JSON line describing it (version,
+codec), or exits non-zero.
 """
 
 from __future__ import annotations
@@ -21,12 +25,15 @@ from .common import (
     HOST,
     LIBS,
     LOOPS,
+    MODES,
     SERVER_OF,
     SYNC_CLIENTS,
     WEBSOCKETS_API,
     LengthPrefixedProtocol,
     exit_when_parent_goes,
+    length_prefix,
     pin_to,
+    raise_fd_limit,
     run_on_loop,
 )
 
@@ -45,9 +52,24 @@ class _RawEcho(LengthPrefixedProtocol):
         self.transport.write(bytes(view[start - 4 : start + length]))  # type: ignore[union-attr]
 
 
-async def _serve_raw(compression: bool, max_size: int) -> int:
+class _RawCount(LengthPrefixedProtocol):
+    count = 0
+
+    def message_received(self, view: memoryview, start: int, length: int) -> None:
+        if length:
+            bytes(view[start : start + length])  # the same one copy per message as the echo
+            self.count += 1
+        else:
+            ack = str(self.count).encode()
+            self.count = 0
+            self.transport.write(length_prefix(len(ack)) + ack)  # type: ignore[union-attr]
+
+
+async def _serve_raw(mode: str, compression: bool, max_size: int, keepalive: bool) -> int:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(_RawEcho, HOST, 0)
+    server = await loop.create_server(
+        _RawEcho if mode == "echo" else _RawCount, HOST, 0, backlog=1024
+    )
     _keep.append(server)
     return server.sockets[0].getsockname()[1]
 
@@ -55,19 +77,35 @@ async def _serve_raw(compression: bool, max_size: int) -> int:
 # --- websockets-compatible APIs (websockets, picows.websockets, wsfast) --------------------
 
 
-async def _serve_websockets_api(lib: str, compression: bool, max_size: int) -> int:
+async def _serve_websockets_api(
+    lib: str, mode: str, compression: bool, max_size: int, keepalive: bool
+) -> int:
     serve = importlib.import_module(WEBSOCKETS_API[lib][1]).serve
 
-    async def handler(ws: Any) -> None:
+    async def echo(ws: Any) -> None:
         async for message in ws:
             await ws.send(message)
 
+    async def count(ws: Any) -> None:
+        received = 0
+        async for message in ws:
+            if message:
+                received += 1
+            else:
+                await ws.send(str(received))
+                received = 0
+
+    options: dict[str, Any] = {}
+    if not keepalive:
+        options["ping_interval"] = None
     server = await serve(
-        handler,
+        echo if mode == "echo" else count,
         HOST,
         0,
         compression="deflate" if compression else None,
         max_size=max_size,
+        backlog=1024,
+        **options,
     )
     _keep.append(server)
     return server.sockets[0].getsockname()[1]
@@ -76,24 +114,33 @@ async def _serve_websockets_api(lib: str, compression: bool, max_size: int) -> i
 # --- aiohttp ---------------------------------------------------------------------------------
 
 
-async def _serve_aiohttp(compression: bool, max_size: int) -> int:
+async def _serve_aiohttp(mode: str, compression: bool, max_size: int, keepalive: bool) -> int:
     from aiohttp import WSMsgType, web
 
+    # aiohttp's server sends no heartbeat pings unless asked (heartbeat=None): keepalive off.
     async def handler(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(compress=compression, max_msg_size=max_size)
         await ws.prepare(request)
+        received = 0
         async for msg in ws:
-            if msg.type == WSMsgType.BINARY:
-                await ws.send_bytes(msg.data)
-            elif msg.type == WSMsgType.TEXT:
-                await ws.send_str(msg.data)
+            if msg.type == WSMsgType.BINARY or msg.type == WSMsgType.TEXT:
+                if mode == "stream":
+                    if msg.data:
+                        received += 1
+                    else:
+                        await ws.send_str(str(received))
+                        received = 0
+                elif msg.type == WSMsgType.BINARY:
+                    await ws.send_bytes(msg.data)
+                else:
+                    await ws.send_str(msg.data)
         return ws
 
     app = web.Application()
     app.router.add_get("/", handler)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, HOST, 0)
+    site = web.TCPSite(runner, HOST, 0, backlog=1024)
     await site.start()
     _keep.append(runner)
     return runner.addresses[0][1]
@@ -102,23 +149,51 @@ async def _serve_aiohttp(compression: bool, max_size: int) -> int:
 # --- picows (native callback API) ----------------------------------------------------------
 
 
-async def _serve_picows(compression: bool, max_size: int) -> int:
+async def _serve_picows(mode: str, compression: bool, max_size: int, keepalive: bool) -> int:
     from picows import WSListener, WSMsgType, ws_create_server
 
     if compression:
         raise RuntimeError("picows' callback API has no permessage-deflate")
+    binary, text, close = WSMsgType.BINARY, WSMsgType.TEXT, WSMsgType.CLOSE
 
+    # picows sends no pings unless asked (enable_auto_ping=False): keepalive off.
     class Echo(WSListener):
         def on_ws_frame(self, transport: Any, frame: Any) -> None:
             msg_type = frame.msg_type
-            if msg_type == WSMsgType.BINARY or msg_type == WSMsgType.TEXT:
+            if msg_type == binary:
                 # Clients send every message as one frame; send() copies the payload.
                 transport.send(msg_type, frame.get_payload_as_memoryview(), frame.fin)
-            elif msg_type == WSMsgType.CLOSE:
+            elif msg_type == text:
+                # Decoded, so that picows validates UTF-8 as the other libraries do.
+                transport.send(msg_type, frame.get_payload_as_utf8_text(), frame.fin)
+            elif msg_type == close:
                 transport.send_close(frame.get_close_code())
                 transport.disconnect()
 
-    server = await ws_create_server(lambda request: Echo(), HOST, 0, max_frame_size=max_size)
+    class Count(WSListener):
+        received = 0
+
+        def on_ws_frame(self, transport: Any, frame: Any) -> None:
+            msg_type = frame.msg_type
+            if msg_type == binary or msg_type == text:
+                if frame.payload_size:
+                    # Take the message out, as a receiver would.
+                    if msg_type == text:
+                        frame.get_payload_as_utf8_text()
+                    else:
+                        frame.get_payload_as_bytes()
+                    self.received += 1
+                else:
+                    transport.send(text, str(self.received).encode())
+                    self.received = 0
+            elif msg_type == close:
+                transport.send_close(frame.get_close_code())
+                transport.disconnect()
+
+    listener = Echo if mode == "echo" else Count
+    server = await ws_create_server(
+        lambda request: listener(), HOST, 0, max_frame_size=max_size, backlog=1024
+    )
     _keep.append(server)
     return server.sockets[0].getsockname()[1]
 
@@ -126,19 +201,21 @@ async def _serve_picows(compression: bool, max_size: int) -> int:
 # --- entry points ----------------------------------------------------------------------------
 
 
-async def _main(lib: str, loop: str, compression: bool, max_size: int) -> None:
+async def _main(
+    lib: str, loop: str, mode: str, compression: bool, max_size: int, keepalive: bool
+) -> None:
     if loop == "uvloop":
         import uvloop
 
         assert isinstance(asyncio.get_running_loop(), uvloop.Loop)
     if lib == "raw":
-        port = await _serve_raw(compression, max_size)
+        port = await _serve_raw(mode, compression, max_size, keepalive)
     elif lib == "aiohttp":
-        port = await _serve_aiohttp(compression, max_size)
+        port = await _serve_aiohttp(mode, compression, max_size, keepalive)
     elif lib == "picows":
-        port = await _serve_picows(compression, max_size)
+        port = await _serve_picows(mode, compression, max_size, keepalive)
     else:
-        port = await _serve_websockets_api(lib, compression, max_size)
+        port = await _serve_websockets_api(lib, mode, compression, max_size, keepalive)
     sys.stdout.write(f"{port}\n")
     sys.stdout.flush()
     await asyncio.get_running_loop().create_future()  # until the parent closes stdin
@@ -193,7 +270,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--probe", metavar="LIB", choices=LIBS)
     parser.add_argument("lib", nargs="?", choices=LIBS)
     parser.add_argument("loop", nargs="?", choices=LOOPS)
+    parser.add_argument("--mode", choices=MODES, default="echo")
     parser.add_argument("--compression", action="store_true")
+    parser.add_argument(
+        "--no-keepalive",
+        action="store_true",
+        help="no keepalive pings (ping_interval=None); aiohttp and picows send none anyway",
+    )
     parser.add_argument("--max-size", type=int, default=4 * 1024 * 1024)
     parser.add_argument("--cpus", type=str, default="", help="pin to these CPUs (Linux)")
     args = parser.parse_args(argv)
@@ -205,7 +288,18 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("LIB and LOOP are required")
     faulthandler.dump_traceback_later(MAX_LIFETIME, exit=True)
     exit_when_parent_goes()
-    run_on_loop(_main(args.lib, args.loop, args.compression, args.max_size), args.loop)
+    raise_fd_limit(65536)
+    run_on_loop(
+        _main(
+            args.lib,
+            args.loop,
+            args.mode,
+            args.compression,
+            args.max_size,
+            not args.no_keepalive,
+        ),
+        args.loop,
+    )
 
 
 if __name__ == "__main__":
