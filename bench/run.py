@@ -102,7 +102,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "scale_warmup": 1.0,
     },
     "standard": {
-        "micro_max_time": 0.3,
+        "micro_max_time": 0.25,
         "micro_min_rounds": 5,
         "echo_sizes": [256, 8192, 262144],
         "throughput_sizes": [64, 1024 * 1024],
@@ -110,7 +110,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "sync_loops": ["asyncio"],
         "repeats": 3,
         "duration": 0.5,
-        "warmup": 0.2,
+        "warmup": 0.15,
         "connections": 1000,
         "scale_duration": 5.0,
         "scale_warmup": 1.5,
