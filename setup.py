@@ -5,6 +5,13 @@ WSFAST_BUILD_EXTENSION steers the build:
             package anyway and say why. On interpreters other than CPython, same as "no".
   required  fail the build when the extension cannot be built (used by CI and wheel jobs).
   no        build a pure py3-none-any wheel.
+
+WSFAST_SANITIZE builds the extension with compiler sanitizers, for testing only (never for a
+wheel): a comma-separated list of -fsanitize= values, e.g. WSFAST_SANITIZE=address,undefined.
+It compiles with -O1 -g -fno-omit-frame-pointer (and -fno-sanitize-recover for undefined, so
+that UBSan errors abort) and links with the same -fsanitize flags; running it needs the
+sanitizer runtime preloaded into the interpreter (LD_PRELOAD=$(gcc -print-file-name=libasan.so)).
+tests/fuzz/asan.sh does all of that. Unset or empty: the normal build, flags unchanged.
 """
 
 import os
@@ -22,13 +29,34 @@ if MODE == "auto" and platform.python_implementation() != "CPython":
     MODE = "no"
 
 
+SANITIZE = [name.strip() for name in os.environ.get("WSFAST_SANITIZE", "").split(",") if name.strip()]
+if SANITIZE and sys.platform == "win32":
+    sys.exit("WSFAST_SANITIZE is supported with GCC and Clang only")
+if SANITIZE and MODE == "no":
+    sys.exit("WSFAST_SANITIZE needs the extension: don't combine it with WSFAST_BUILD_EXTENSION=no")
+
+
+def sanitize_args():
+    """Compile flags of a WSFAST_SANITIZE build (testing only: debug info, -O1)."""
+    flags = [f"-fsanitize={','.join(SANITIZE)}", "-fno-omit-frame-pointer", "-O1", "-g"]
+    if "undefined" in SANITIZE:
+        flags.append("-fno-sanitize-recover=undefined")
+    return flags + ["-fno-strict-aliasing"]
+
+
 def compile_args():
+    if SANITIZE:
+        return sanitize_args()
     if sys.platform == "win32":
         return ["/O2"]
     # -g0 overrides a -g inherited from the interpreter's own CFLAGS: wheels ship without
     # debug info. SIMD kernels get their ISA through target attributes and are chosen at run
     # time, so no -march flag here (the wheel must run on any CPU of its platform).
     return ["-O3", "-g0", "-fno-strict-aliasing"]
+
+
+def link_args():
+    return [f"-fsanitize={','.join(SANITIZE)}"] if SANITIZE else []
 
 
 class BuildExt(build_ext):
@@ -81,6 +109,7 @@ if MODE != "no":
                 "csrc/wsfast/cpu.h",
             ],
             extra_compile_args=compile_args(),
+            extra_link_args=link_args(),
             optional=MODE == "auto",
         )
     )
