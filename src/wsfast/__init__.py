@@ -22,6 +22,10 @@ _LAZY = {
     "connect": ".asyncio.client",
     "unix_connect": ".asyncio.client",
     "ClientConnection": ".asyncio.client",
+    # asyncio router (werkzeug URL maps)
+    "route": ".asyncio.router",
+    "unix_route": ".asyncio.router",
+    "Router": ".asyncio.router",
     "basic_auth": ".asyncio.server",
     "broadcast": ".asyncio.server",
     "serve": ".asyncio.server",
