@@ -799,6 +799,33 @@ def load_summary(path: Path) -> list[AgentResult]:
     return results
 
 
+README_BEGIN = "<!-- autobahn-summary:begin (python -m tests.compliance.run --readme README.md) -->"
+README_END = "<!-- autobahn-summary:end -->"
+
+
+def write_readme(path: Path, results: list[AgentResult], meta: dict) -> None:
+    """Replace the summary between the README's markers with this run's table."""
+    text = Path(path).read_text()
+    begin, end = text.find(README_BEGIN), text.find(README_END)
+    if begin < 0 or end < begin:
+        raise ValueError(f"{path} has no {README_BEGIN!r} ... {README_END!r} section")
+    verdict = "every case OK or INFORMATIONAL" if all(r.ok for r in results) else "NOT all OK"
+    when = time.strftime("%Y-%m-%d", time.localtime(meta.get("finished", time.time())))
+    patterns = meta.get("patterns", [])
+    which = (
+        "the quick set: cases 1 to 10, a slice of 12 and 13"
+        if patterns == QUICK_CASES
+        else " ".join(patterns)
+    )
+    header = (
+        f"Run of {when} at wsfast {meta.get('commit', '?')}: {meta.get('cases', '?')} cases "
+        f"({which}), {len(results)} agents, "
+        f"{meta.get('elapsed', 0) / 60:.0f} min; {verdict}."
+    )
+    block = f"{README_BEGIN}\n{header}\n\n{format_markdown(results)}\n{README_END}"
+    Path(path).write_text(text[:begin] + block + text[end + len(README_END):])
+
+
 # --------------------------------------------------------------------------------------------
 # Command line
 
@@ -841,6 +868,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", metavar="PATH", help="write a JSON summary to PATH ('-': stdout)")
     parser.add_argument("--no-install", action="store_true", help="never run install.sh")
     parser.add_argument(
+        "--readme",
+        metavar="PATH",
+        type=Path,
+        help="write the summary table into the conformance section of PATH (README.md)",
+    )
+    parser.add_argument(
         "--render",
         metavar="JSON",
         type=Path,
@@ -858,6 +891,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.render:
         results = load_summary(args.render)
         print(format_markdown(results) if args.markdown else format_text(results))
+        if args.readme:
+            write_readme(args.readme, results, json.loads(args.render.read_text()))
         return 0 if all(r.ok for r in results) else 1
     if not agents:
         print(f"no agent matches {args.agents}; see --list-agents", file=sys.stderr)
@@ -911,19 +946,19 @@ def main(argv: list[str] | None = None) -> int:
     text = format_markdown(results) if args.markdown else format_text(results)
     (sys.stderr if to_stdout else sys.stdout).write(text + "\n")
     log(f"\n{'OK' if ok else 'NOT OK'}: {len(results)} agents in {elapsed:.0f} s")
+    meta = {
+        "commit": commit,
+        "wstest": wstest.path,
+        "cases": len(cases),
+        "patterns": patterns,
+        "elapsed": elapsed,
+        "finished": time.time(),
+        "workdir": str(workdir),
+    }
+    if args.readme:
+        write_readme(args.readme, results, meta)
     if args.json:
-        data = json.dumps(
-            summary(
-                results,
-                commit=commit,
-                wstest=wstest.path,
-                cases=len(cases),
-                patterns=patterns,
-                elapsed=elapsed,
-                workdir=str(workdir),
-            ),
-            indent=2,
-        )
+        data = json.dumps(summary(results, **meta), indent=2)
         if to_stdout:
             print(data)
         else:
