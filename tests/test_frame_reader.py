@@ -318,3 +318,26 @@ def test_a_call_into_a_busy_reader_is_refused(codec, call):
     # The reader failed for good, with that error, as after any other error.
     with pytest.raises(RuntimeError, match="in use by another thread"):
         reader.read_messages()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"max_size": -1}, {"max_size": (None, -2)}, {"max_size": (-3, 10)}, {"max_fragments": -1}],
+    ids=["max_size", "max_frame", "max_message", "max_fragments"],
+)
+def test_a_negative_limit_is_refused(codec, options):
+    with pytest.raises(ValueError, match="must be None or a non-negative integer"):
+        codec.FrameReader(mask=False, **options)
+
+
+def test_a_float_limit_is_refused(codec):
+    with pytest.raises(TypeError):
+        codec.FrameReader(mask=False, max_size=1.5)
+
+
+def test_a_limit_no_length_reaches_is_no_limit(codec):
+    reader = codec.FrameReader(mask=False, max_size=2**64, max_fragments=2**63)
+    frames = reader.feed_messages(b"\x02\x01a\x80\x01b")
+    assert [(frame.data, frame.fin) for frame in frames] == [(b"a", False), (b"b", True)]
+    reader = codec.FrameReader(mask=False, max_size=2**63 - 1)
+    assert reader.feed_messages(b"\x82\x05hello") == [b"hello"]

@@ -28,6 +28,7 @@ from cpython.mem cimport PyMem_RawFree, PyMem_RawMalloc
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.string cimport memcpy, memmove
 
+import operator
 import os
 
 from wsfast.exceptions import InvalidUTF8, ProtocolError
@@ -529,6 +530,9 @@ from wsfast.exceptions import PayloadTooBig, TooManyFragments
 
 # "No limit" for the size fields below.
 cdef long long UNLIMITED = -1
+# Limits from here up are no limits: no length or count reaches them (RFC 6455 §5.2 lengths
+# stop at 2**63 - 1).
+LIMIT_CEILING = 2**63 - 1
 
 # The receive buffer offered to the transport. 64 KiB lets one system call bring hundreds of
 # small messages; frames that cannot fit go straight into their own payload object instead.
@@ -666,8 +670,18 @@ cdef inline bint _is_valid_opcode(int opcode) noexcept nogil:
     return opcode <= 0x2 or 0x8 <= opcode <= 0xA
 
 
-cdef long long _limit(object value) except? -2:
-    return UNLIMITED if value is None else <long long>value
+cdef long long _limit(object value, str name) except? -2:
+    # The same rules as the pure twin's _checked_limit(): an integer (not a float: no silent
+    # truncation), never negative (a negative limit would mean "no limit" here and "nothing
+    # fits" there), and one no length can reach means no limit.
+    if value is None:
+        return UNLIMITED
+    value = operator.index(value)
+    if value < 0:
+        raise ValueError(f"{name} must be None or a non-negative integer, not {value}")
+    if value >= LIMIT_CEILING:
+        return UNLIMITED
+    return <long long>value
 
 
 @cython.final
@@ -746,11 +760,11 @@ cdef class FrameReader:
             _bind_frame_classes()
         self._mask = bool(mask)
         if isinstance(max_size, tuple):
-            self._max_message = _limit(max_size[0])
-            self._max_frame = _limit(max_size[1])
+            self._max_message = _limit(max_size[0], "max_size")
+            self._max_frame = _limit(max_size[1], "max_size")
         else:
-            self._max_message = self._max_frame = _limit(max_size)
-        self._max_fragments = _limit(max_fragments)
+            self._max_message = self._max_frame = _limit(max_size, "max_size")
+        self._max_fragments = _limit(max_fragments, "max_fragments")
         self._extensions = tuple(extensions)
         self._passthrough = all(type(ext) in _PassthroughExtensions for ext in self._extensions)
         self._deflate = self._extensions[0] if self._passthrough and len(self._extensions) == 1 else None

@@ -13,6 +13,7 @@ computed here by a small state machine.
 from __future__ import annotations
 
 import codecs
+import operator
 import sys
 import threading
 from collections.abc import Sequence
@@ -440,6 +441,24 @@ _receive_buffers = threading.local()
 _COMPACT_THRESHOLD = 64 * 1024
 
 
+# Limits from here up are no limits: no length or count reaches them (RFC 6455 §5.2 lengths
+# stop at 2**63 - 1).
+_LIMIT_CEILING = 2**63 - 1
+
+
+def _checked_limit(value: Any, name: str) -> int | None:
+    """A FrameReader limit as both implementations read it: an integer (not a float: no
+    silent truncation), never negative, and one no length can reach means no limit."""
+    if value is None:
+        return None
+    value = operator.index(value)
+    if value < 0:
+        raise ValueError(f"{name} must be None or a non-negative integer, not {value}")
+    if value >= _LIMIT_CEILING:
+        return None
+    return int(value)
+
+
 class FrameReader:
     """Bytes from the transport in, validated frames out.
 
@@ -475,10 +494,11 @@ class FrameReader:
         # re-entrant call from an extension) rather than let it move the buffer it reads.
         self._busy = False
         if isinstance(max_size, tuple):
-            self._max_message, self._max_frame = max_size
+            self._max_message = _checked_limit(max_size[0], "max_size")
+            self._max_frame = _checked_limit(max_size[1], "max_size")
         else:
-            self._max_message = self._max_frame = max_size
-        self._max_fragments = max_fragments
+            self._max_message = self._max_frame = _checked_limit(max_size, "max_size")
+        self._max_fragments = _checked_limit(max_fragments, "max_fragments")
         if _Frame is None:
             _bind_frame_classes()
         self._extensions = tuple(extensions)

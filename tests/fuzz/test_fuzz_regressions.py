@@ -100,15 +100,6 @@ TWO_FRAGMENTS = b"\x02\x01a\x80\x01b"
         pytest.param({"max_size": 1.5}, id="max_size=1.5"),
     ],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="FrameReader limits outside 0..2**63-1 diverge: the extension stores them as C long "
-    "long with -1 meaning 'no limit' and compares lengths as unsigned, so -1 disables the "
-    "limit and any other negative value never triggers (limit not enforced), while the pure "
-    "twin rejects every frame; values >= 2**63 raise OverflowError in the extension only; "
-    "a float is truncated by the extension and kept by the twin (message 'limit of 1 bytes' "
-    "vs 'limit of 1.5 bytes'). csrc/wsfast/_speedups.pyx _limit() and FrameReader.__init__",
-)
 def test_frame_reader_limits_outside_the_usual_range(options):
     from ._common import PYTHON
 
