@@ -14,7 +14,7 @@ import http
 import ssl as ssl_module
 import urllib.parse
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from ..http11 import Request, Response
 from ..typing import PathLike
@@ -94,16 +94,13 @@ class Router:
             return self.redirect(connection, redirect.new_url)
         except NotFound:
             return self.not_found(connection)
-        # Attributes that websockets' ServerConnection declares for route().
-        routed = cast(Any, connection)
-        routed.handler = endpoint
-        routed.handler_kwargs = arguments
+        connection.handler = endpoint
+        connection.handler_kwargs = arguments
         return None
 
     async def handler(self, connection: ServerConnection) -> None:
         """The server's connection handler: run the handler that the request matched."""
-        routed = cast(Any, connection)
-        await routed.handler(connection, **routed.handler_kwargs)
+        await connection.handler(connection, **connection.handler_kwargs)
 
 
 def route(
