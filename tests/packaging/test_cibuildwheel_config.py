@@ -56,6 +56,19 @@ def _key(requirement: str) -> tuple[str, str]:
     return canonicalize_name(parsed.name), str(parsed.specifier)
 
 
+def _python_version_markers(requirements: list[str]) -> dict[str, str]:
+    """Name -> marker, for the requirements whose marker depends on the Python version
+    (websockets 17 needs 3.11: the overrides must not install it on 3.10 either)."""
+    from packaging.requirements import Requirement
+
+    markers = {}
+    for requirement in requirements:
+        parsed = Requirement(requirement)
+        if parsed.marker is not None and "python_version" in str(parsed.marker):
+            markers[_key(requirement)[0]] = str(parsed.marker)
+    return markers
+
+
 def test_override_test_requirements_follow_the_test_extra() -> None:
     data = _load()
     extra = data["project"]["optional-dependencies"]["test"]
@@ -68,6 +81,12 @@ def test_override_test_requirements_follow_the_test_extra() -> None:
         assert select in EXCLUDED, f"override {select!r} lists test-requires: add it to EXCLUDED"
         expected = {_key(r) for r in extra if _key(r)[0] not in EXCLUDED[select]}
         assert {_key(r) for r in override["test-requires"]} == expected, select
+        wanted = {
+            name: marker
+            for name, marker in _python_version_markers(extra).items()
+            if name not in EXCLUDED[select]
+        }
+        assert _python_version_markers(override["test-requires"]) == wanted, select
         assert override.get("test-extras") == [], f"{select}: test-extras would add them back"
         if "trustme" in EXCLUDED[select]:
             assert "--without trustme" in override.get("test-command", ""), select
