@@ -84,6 +84,7 @@ class Config:
     level: int
     hint: int
     direct: bool
+    mix: bool = False  # alternate read_frame() and read_messages() on the same reader
 
     @property
     def max_size(self) -> Any:
@@ -129,6 +130,7 @@ def read_config(inp: Input) -> Config:
         level=(deflate >> 5) + 1,
         hint=(-1, 0, 1, 7, 100, 4096, 65536, 1 << 20)[extra & 7],
         direct=bool(extra & 0x08),
+        mix=bool(extra & 0x10) and (flags >> 3) & 3 != 3,
     )
 
 
@@ -271,8 +273,8 @@ def run_reader(codec: Any, cfg: Config, chunks: list[bytes]) -> list[Any]:
     trace: list[Any] = []
     read = reader.read_frame if cfg.api == "read_frame" else reader.read_messages
 
-    def drain() -> None:
-        if cfg.api == "read_frame":
+    def drain(index: int = 0) -> None:
+        if cfg.api == "read_frame" or (cfg.mix and index % 2):
             while (frame := reader.read_frame()) is not None:
                 trace.append(normalise(frame))
             return
@@ -283,7 +285,7 @@ def run_reader(codec: Any, cfg: Config, chunks: list[bytes]) -> list[Any]:
                 trace.append(("error-pending", *describe_exception(error)))
 
     try:
-        for chunk in chunks:
+        for index, chunk in enumerate(chunks):
             if cfg.api == "get_buffer":
                 write(reader, chunk, cfg.hint)
             elif cfg.api == "feed_messages":
@@ -293,7 +295,7 @@ def run_reader(codec: Any, cfg: Config, chunks: list[bytes]) -> list[Any]:
                     trace.append(("error-pending", *describe_exception(reader.error)))
             else:
                 reader.feed_data(chunk)
-            drain()
+            drain(index)
         if cfg.eof:
             reader.feed_eof()
             drain()
@@ -338,7 +340,7 @@ def check_limits(cfg: Config, trace: list[Any]) -> None:
         kind = entry[0]
         if kind in ("raise", "error-pending", "in-progress"):
             continue
-        require(not closed or cfg.api == "read_frame", f"item after a close frame: {entry!r:.200}")
+        require(not closed or cfg.api == "read_frame" or cfg.mix, f"item after a close frame: {entry!r:.200}")
         if kind in ("text", "binary"):
             size = len(entry[1].encode() if kind == "text" else entry[1])
             require(message is None, "whole message inside a fragmented one")
@@ -499,7 +501,7 @@ def check(data: bytes) -> None:
     same("FrameReader", traces)
     check_limits(cfg, next(iter(traces.values())))
 
-    if cfg.api != "read_frame":
+    if cfg.api != "read_frame" and not cfg.mix:
         flat = [entry for entry in next(iter(traces.values()))
                 if entry[0] not in ("error-pending", "in-progress")]
         for name, codec in implementations:
@@ -591,6 +593,9 @@ def seeds() -> list[tuple[str, bytes]]:
         bad = (spec(0, b"ok\xc0\xafok", server=server) + spec(0, b"\xe2\x82", fin=False, server=server)
                + spec(2, b"\xac\xed\xa0\x80", server=server))
         out.append((f"utf8-{side}", config_bytes(server=server, structured=True, protocol=True) + bad))
+        out.append((f"mixed-reads-{side}",
+                    config_bytes(server=server, structured=True, deflate=True, extra=0x10,
+                                 cut_mode=1) + frames))
         out.append((f"eof-{side}", config_bytes(server=server, eof=True, protocol=True, extra=0x08)
                     + raw[:9]))
     return out
