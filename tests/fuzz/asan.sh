@@ -57,11 +57,12 @@ rm -f "$BUILD/csrc/wsfast/_speedups.c"
     tail -40 "$BUILD/build.log"; echo "the sanitizer build failed"; exit 2; }
 
 so=$(ls "$BUILD"/src/wsfast/_speedups*.so)
+nm -D "$so" > "$BUILD/symbols.txt"
 case ",$SANITIZE," in
-    *,address,*) nm -D "$so" | grep -q __asan_init || { echo "$so has no ASan instrumentation"; exit 2; } ;;
+    *,address,*) grep -q __asan_init "$BUILD/symbols.txt" || { echo "$so has no ASan instrumentation"; exit 2; } ;;
 esac
 case ",$SANITIZE," in
-    *,undefined,*) nm -D "$so" | grep -q __ubsan_handle || { echo "$so has no UBSan instrumentation"; exit 2; } ;;
+    *,undefined,*) grep -q __ubsan_handle "$BUILD/symbols.txt" || { echo "$so has no UBSan instrumentation"; exit 2; } ;;
 esac
 
 runtime=()
