@@ -23,9 +23,7 @@ import uuid
 
 import pytest
 from asyncio_support import TIMEOUT, echo, run
-from websockets.asyncio import client as ws_client
-from websockets.asyncio import connection as ws_connection
-from websockets.asyncio import server as ws_server
+from websockets_support import needs_websockets, websockets_module
 
 import wsfast
 from wsfast.asyncio import client as wsfast_client
@@ -43,8 +41,11 @@ from wsfast.exceptions import (
 )
 from wsfast.protocol import State
 
-pytestmark = pytest.mark.usefixtures("active_codec", "no_error_logs")
+ws_client = websockets_module("websockets.asyncio.client")
+ws_connection = websockets_module("websockets.asyncio.connection")
+ws_server = websockets_module("websockets.asyncio.server")
 
+pytestmark = pytest.mark.usefixtures("active_codec", "no_error_logs")
 
 
 @contextlib.asynccontextmanager
@@ -1337,6 +1338,7 @@ def _comparable(parameter):
         "connection.Connection.pong",
     ],
 )
+@needs_websockets
 def test_signatures_match_websockets(path):
     ours = {"client": wsfast_client, "server": wsfast_server, "connection": wsfast_connection}
     theirs = {"client": ws_client, "server": ws_server, "connection": ws_connection}

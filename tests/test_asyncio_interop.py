@@ -21,10 +21,7 @@ import aiohttp
 import pytest
 from aiohttp import WSMsgType, web
 from asyncio_support import echo, run
-from websockets import exceptions as ws_exceptions
-from websockets.asyncio import client as ws_client
-from websockets.asyncio import server as ws_server
-from websockets.extensions import permessage_deflate as ws_deflate
+from websockets_support import HAVE_WEBSOCKETS, lib_param, websockets_module
 
 from wsfast.asyncio import client as wsfast_client
 from wsfast.asyncio import server as wsfast_server
@@ -36,22 +33,40 @@ from wsfast.exceptions import (
 )
 from wsfast.extensions import permessage_deflate as wsfast_deflate
 
+ws_exceptions = websockets_module("websockets.exceptions")
+ws_client = websockets_module("websockets.asyncio.client")
+ws_server = websockets_module("websockets.asyncio.server")
+ws_deflate = websockets_module("websockets.extensions.permessage_deflate")
+
 pytestmark = pytest.mark.usefixtures("active_codec", "no_error_logs")
 
 
-CLOSED = (ConnectionClosed, ws_exceptions.ConnectionClosed)
-CLOSED_OK = (ConnectionClosedOK, ws_exceptions.ConnectionClosedOK)
-CLOSED_ERROR = (ConnectionClosedError, ws_exceptions.ConnectionClosedError)
-INVALID_STATUS = (InvalidStatus, ws_exceptions.InvalidStatus)
+CLOSED = (ConnectionClosed,)
+CLOSED_OK = (ConnectionClosedOK,)
+CLOSED_ERROR = (ConnectionClosedError,)
+INVALID_STATUS = (InvalidStatus,)
 
-SERVE = {"wsfast": wsfast_server.serve, "websockets": ws_server.serve}
-CONNECT = {"wsfast": wsfast_client.connect, "websockets": ws_client.connect}
-BASIC_AUTH = {"wsfast": wsfast_server.basic_auth, "websockets": ws_server.basic_auth}
+SERVE = {"wsfast": wsfast_server.serve}
+CONNECT = {"wsfast": wsfast_client.connect}
+BASIC_AUTH = {"wsfast": wsfast_server.basic_auth}
+DEFLATE_MODULES = {"wsfast": wsfast_deflate}
+
+if HAVE_WEBSOCKETS:  # Python 3.11+ (websockets_support)
+    CLOSED += (ws_exceptions.ConnectionClosed,)
+    CLOSED_OK += (ws_exceptions.ConnectionClosedOK,)
+    CLOSED_ERROR += (ws_exceptions.ConnectionClosedError,)
+    INVALID_STATUS += (ws_exceptions.InvalidStatus,)
+    SERVE["websockets"] = ws_server.serve
+    CONNECT["websockets"] = ws_client.connect
+    BASIC_AUTH["websockets"] = ws_server.basic_auth
+    DEFLATE_MODULES["websockets"] = ws_deflate
 
 SIDES = pytest.mark.parametrize(
     ("server_lib", "client_lib"),
-    [("wsfast", "websockets"), ("websockets", "wsfast")],
-    ids=["wsfast-server-websockets-client", "websockets-server-wsfast-client"],
+    [
+        lib_param("wsfast", "websockets", id="wsfast-server-websockets-client"),
+        lib_param("websockets", "wsfast", id="websockets-server-wsfast-client"),
+    ],
 )
 
 
@@ -202,9 +217,6 @@ def test_websockets_compression_declined(
                 assert await ws.recv() == message
 
     run(main())
-
-
-DEFLATE_MODULES = {"wsfast": wsfast_deflate, "websockets": ws_deflate}
 
 
 @SIDES

@@ -105,10 +105,13 @@ class Peer:
         return parse_frames(self.received)
 
     async def wait_for(self, predicate, timeout=5):
-        async with asyncio.timeout(timeout):
+        async def until():
             while not predicate(self.frames()):
                 self.changed.clear()
                 await self.changed.wait()
+
+        # asyncio.wait_for, as asyncio.timeout() is Python 3.11+.
+        await asyncio.wait_for(until(), timeout)
 
     async def read_until_eof(self):
         try:
@@ -388,7 +391,8 @@ def test_cancelled_pong_waiter_does_not_break_closing():
         async with raw_server() as (peer, uri):
             ws = await connect(uri, ping_interval=None, close_timeout=0.2)
             pong_received = await ws.ping()
-            with pytest.raises(TimeoutError):
+            # asyncio.TimeoutError: the built-in TimeoutError from Python 3.11 on, not on 3.10.
+            with pytest.raises(asyncio.TimeoutError):
                 await asyncio.wait_for(pong_received, 0.05)  # cancels the future
             assert pong_received.cancelled()
             await ws.close()  # the peer never answers: close_timeout applies

@@ -17,9 +17,7 @@ import aiohttp
 import pytest
 import trustme
 from asyncio_support import echo, run
-from websockets import exceptions as ws_exceptions
-from websockets.asyncio import client as ws_client
-from websockets.asyncio import server as ws_server
+from websockets_support import HAVE_WEBSOCKETS, lib_param, websockets_module
 
 from wsfast.asyncio import client as wsfast_client
 from wsfast.asyncio import server as wsfast_server
@@ -31,22 +29,38 @@ from wsfast.exceptions import (
 )
 from wsfast.protocol import State
 
+ws_exceptions = websockets_module("websockets.exceptions")
+ws_client = websockets_module("websockets.asyncio.client")
+ws_server = websockets_module("websockets.asyncio.server")
+
 pytestmark = pytest.mark.usefixtures("active_codec", "no_error_logs")
 
 
-CLOSED = (ConnectionClosed, ws_exceptions.ConnectionClosed)
-CLOSED_OK = (ConnectionClosedOK, ws_exceptions.ConnectionClosedOK)
-CLOSED_ERROR = (ConnectionClosedError, ws_exceptions.ConnectionClosedError)
+CLOSED = (ConnectionClosed,)
+CLOSED_OK = (ConnectionClosedOK,)
+CLOSED_ERROR = (ConnectionClosedError,)
 
-SERVE = {"wsfast": wsfast_server.serve, "websockets": ws_server.serve}
-CONNECT = {"wsfast": wsfast_client.connect, "websockets": ws_client.connect}
-UNIX_SERVE = {"wsfast": wsfast_server.unix_serve, "websockets": ws_server.unix_serve}
-UNIX_CONNECT = {"wsfast": wsfast_client.unix_connect, "websockets": ws_client.unix_connect}
+SERVE = {"wsfast": wsfast_server.serve}
+CONNECT = {"wsfast": wsfast_client.connect}
+UNIX_SERVE = {"wsfast": wsfast_server.unix_serve}
+UNIX_CONNECT = {"wsfast": wsfast_client.unix_connect}
+
+if HAVE_WEBSOCKETS:  # Python 3.11+ (websockets_support)
+    CLOSED += (ws_exceptions.ConnectionClosed,)
+    CLOSED_OK += (ws_exceptions.ConnectionClosedOK,)
+    CLOSED_ERROR += (ws_exceptions.ConnectionClosedError,)
+    SERVE["websockets"] = ws_server.serve
+    CONNECT["websockets"] = ws_client.connect
+    UNIX_SERVE["websockets"] = ws_server.unix_serve
+    UNIX_CONNECT["websockets"] = ws_client.unix_connect
 
 SIDES = pytest.mark.parametrize(
     ("server_lib", "client_lib"),
-    [("wsfast", "wsfast"), ("wsfast", "websockets"), ("websockets", "wsfast")],
-    ids=["wsfast-wsfast", "wsfast-server-websockets-client", "websockets-server-wsfast-client"],
+    [
+        lib_param("wsfast", "wsfast", id="wsfast-wsfast"),
+        lib_param("wsfast", "websockets", id="wsfast-server-websockets-client"),
+        lib_param("websockets", "wsfast", id="websockets-server-wsfast-client"),
+    ],
 )
 
 
@@ -207,11 +221,7 @@ def socket_path(tmp_path):
     return path
 
 
-UNIX_SIDES = pytest.mark.parametrize(
-    ("server_lib", "client_lib"),
-    [("wsfast", "wsfast"), ("wsfast", "websockets"), ("websockets", "wsfast")],
-    ids=["wsfast-wsfast", "wsfast-server-websockets-client", "websockets-server-wsfast-client"],
-)
+UNIX_SIDES = SIDES
 
 
 @UNIX_SIDES

@@ -29,11 +29,9 @@ from typing import Any
 from unittest import mock
 
 import pytest
-import websockets.datastructures as ws_datastructures
-import websockets.http11 as ws_http11
-import websockets.streams as ws_streams
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from websockets_support import HAVE_WEBSOCKETS, needs_websockets, websockets_module
 
 import wsfast.http11 as http11
 from wsfast.datastructures import Headers, MultipleValuesError
@@ -48,6 +46,10 @@ from wsfast.exceptions import (
 )
 from wsfast.http11 import Request, Response, UnsupportedHTTPVersion
 from wsfast.streams import StreamReader
+
+ws_datastructures = websockets_module("websockets.datastructures")
+ws_http11 = websockets_module("websockets.http11")
+ws_streams = websockets_module("websockets.streams")
 
 MAX_LINE_LENGTH = http11.MAX_LINE_LENGTH
 MAX_NUM_HEADERS = http11.MAX_NUM_HEADERS
@@ -151,9 +153,12 @@ def parse_wsfast(data: bytes, kind: str = "request", **kwargs: Any) -> Any:
 
 
 def assert_same(kind: str, chunks: list[bytes], **kwargs: Any) -> tuple[Any, ...]:
+    """wsfast's result, checked equal to websockets' where it's installed (Python 3.11+):
+    without it, the fixed tests still check wsfast's result themselves."""
     ours = parse("wsfast", kind, chunks, **kwargs)
-    theirs = parse("websockets", kind, chunks, **kwargs)
-    assert ours == theirs
+    if HAVE_WEBSOCKETS:
+        theirs = parse("websockets", kind, chunks, **kwargs)
+        assert ours == theirs
     return ours
 
 
@@ -161,7 +166,7 @@ def assert_same(kind: str, chunks: list[bytes], **kwargs: Any) -> tuple[Any, ...
 def limits(line: int, num_headers: int, body: int) -> Iterator[None]:
     """Patch the same limits into both modules, which read them at call time."""
     with contextlib.ExitStack() as stack:
-        for module in (http11, ws_http11):
+        for module in (http11, ws_http11) if HAVE_WEBSOCKETS else (http11,):
             stack.enter_context(mock.patch.object(module, "MAX_LINE_LENGTH", line))
             stack.enter_context(mock.patch.object(module, "MAX_NUM_HEADERS", num_headers))
             stack.enter_context(mock.patch.object(module, "MAX_BODY_SIZE", body))
@@ -402,6 +407,7 @@ DIFFERENTIAL = settings(
 )
 
 
+@needs_websockets
 class TestDifferential:
     """Same chunks in, same result out, as websockets.http11."""
 
@@ -526,6 +532,7 @@ def too_long(length: int) -> str:
 
 
 class TestLimits:
+    @needs_websockets
     def test_defaults_match_websockets(self) -> None:
         assert (MAX_LINE_LENGTH, MAX_NUM_HEADERS, MAX_BODY_SIZE) == (
             ws_http11.MAX_LINE_LENGTH,
@@ -657,10 +664,14 @@ class TestLimits:
 
     def test_environment_variables(self) -> None:
         code = (
-            "import websockets.http11 as w, wsfast.http11 as f;"
-            "print(f.MAX_NUM_HEADERS, f.MAX_LINE_LENGTH, f.MAX_BODY_SIZE);"
-            "print(w.MAX_NUM_HEADERS, w.MAX_LINE_LENGTH, w.MAX_BODY_SIZE)"
+            "import wsfast.http11 as f;"
+            "print(f.MAX_NUM_HEADERS, f.MAX_LINE_LENGTH, f.MAX_BODY_SIZE)"
         )
+        if HAVE_WEBSOCKETS:
+            code += (
+                ";import websockets.http11 as w;"
+                "print(w.MAX_NUM_HEADERS, w.MAX_LINE_LENGTH, w.MAX_BODY_SIZE)"
+            )
         env = dict(
             os.environ,
             WEBSOCKETS_MAX_NUM_HEADERS="7",
@@ -670,8 +681,7 @@ class TestLimits:
         result = subprocess.run(
             [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
         )
-        ours, theirs = result.stdout.splitlines()
-        assert ours == theirs == "7 333 4096"
+        assert result.stdout.splitlines() == ["7 333 4096"] * (2 if HAVE_WEBSOCKETS else 1)
 
     def test_environment_variables_take_effect(self) -> None:
         code = (
@@ -968,9 +978,10 @@ class TestSerialize:
         self, path: str, items: list[tuple[str, str]], method: str, protocol: str
     ) -> None:
         ours = Request(path, Headers(items), method, protocol)
-        theirs = ws_http11.Request(path, ws_datastructures.Headers(items), method, protocol)
         data = ours.serialize()
-        assert data == theirs.serialize()
+        if HAVE_WEBSOCKETS:
+            theirs = ws_http11.Request(path, ws_datastructures.Headers(items), method, protocol)
+            assert data == theirs.serialize()
         assert parse_wsfast(data) == ours
 
     @settings(max_examples=200, deadline=None)
@@ -984,9 +995,10 @@ class TestSerialize:
         self, status: int, reason: str, items: list[tuple[str, str]], body: bytes
     ) -> None:
         ours = Response(status, reason, Headers(items), body)
-        theirs = ws_http11.Response(status, reason, ws_datastructures.Headers(items), body)
         data = ours.serialize()
-        assert data == theirs.serialize()
+        if HAVE_WEBSOCKETS:
+            theirs = ws_http11.Response(status, reason, ws_datastructures.Headers(items), body)
+            assert data == theirs.serialize()
         # Round trip, when the headers don't frame the body differently from the bytes.
         if not any(name.lower() in ("content-length", "transfer-encoding") for name, _ in items):
             parsed = parse_wsfast(data, "response")
@@ -1006,19 +1018,20 @@ class TestSerialize:
 
 
 class TestDataclasses:
-    @pytest.mark.parametrize(
-        ("ours", "theirs"), [(Request, ws_http11.Request), (Response, ws_http11.Response)]
-    )
-    def test_fields(self, ours: type, theirs: type) -> None:
+    @needs_websockets
+    @pytest.mark.parametrize("ours", [Request, Response])
+    def test_fields(self, ours: type) -> None:
         def fields(cls: type) -> list[tuple[str, Any]]:
             return [(f.name, f.default) for f in dataclasses.fields(cls)]
 
-        assert fields(ours) == fields(theirs)
+        assert fields(ours) == fields(getattr(ws_http11, ours.__name__))
 
     def test_equality_and_repr(self) -> None:
         ours = Request("/", Headers([("Host", "x")]))
         assert ours == Request("/", Headers([("Host", "x")]))
         assert ours != Request("/", Headers([("Host", "x")]), method="POST")
+        if not HAVE_WEBSOCKETS:
+            return
         theirs = ws_http11.Request("/", ws_datastructures.Headers([("Host", "x")]))
         assert repr(ours) == repr(theirs)
         response = Response(101, "Switching Protocols", Headers())
@@ -1045,6 +1058,7 @@ class TestDataclasses:
         )
         assert record[0].filename == __file__
 
+    @needs_websockets
     def test_signatures(self) -> None:
         assert list(inspect.signature(Request.parse).parameters) == list(
             inspect.signature(ws_http11.Request.parse).parameters

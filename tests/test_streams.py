@@ -17,11 +17,13 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 import pytest
-import websockets.streams as ws_streams
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from websockets_support import needs_websockets, websockets_module
 
 from wsfast.streams import StreamReader
+
+ws_streams = websockets_module("websockets.streams")
 
 # Reads as (name, args): what both readers are asked to do, in turn.
 Read = tuple[str, tuple[Any, ...]]
@@ -81,6 +83,7 @@ reads = st.one_of(
 )
 
 
+@needs_websockets
 class TestDifferential:
     """Random feeds and reads give the same results as websockets' StreamReader."""
 
@@ -287,12 +290,14 @@ class TestFeeding:
         reader.feed_data(b"eggs\n")
         assert step(reader.read_line(10)) == ("ok", bytearray(b"eggs\n"))
 
+    @needs_websockets
     def test_public_attributes(self) -> None:
         reader = StreamReader()
         theirs = ws_streams.StreamReader()
         assert type(reader.buffer) is type(theirs.buffer)
         assert reader.eof is theirs.eof is False
 
+    @needs_websockets
     def test_same_signatures(self) -> None:
         for name in [
             "feed_data",

@@ -19,9 +19,7 @@ import uuid
 import warnings
 
 import pytest
-from websockets.sync import client as ws_client
-from websockets.sync import connection as ws_connection
-from websockets.sync import server as ws_server
+from websockets_support import needs_websockets, websockets_module
 
 from wsfast.exceptions import (
     ConcurrencyError,
@@ -37,6 +35,10 @@ from wsfast.sync import connection as wsfast_connection
 from wsfast.sync import server as wsfast_server
 from wsfast.sync.client import ClientConnection, connect, reconnect
 from wsfast.sync.server import ServerConnection, basic_auth, broadcast, serve
+
+ws_client = websockets_module("websockets.sync.client")
+ws_connection = websockets_module("websockets.sync.connection")
+ws_server = websockets_module("websockets.sync.server")
 
 pytestmark = pytest.mark.usefixtures("active_codec", "no_error_logs")
 
@@ -812,6 +814,7 @@ def _comparable(parameter):
     return (parameter.name, parameter.kind, default)
 
 
+@needs_websockets
 @pytest.mark.parametrize(
     "path",
     [
@@ -852,6 +855,7 @@ def test_signatures_match_websockets(path):
     assert actual == expected
 
 
+@needs_websockets
 def test_public_names_match_websockets():
     for ours, theirs in [
         (wsfast_client, ws_client),

@@ -25,11 +25,7 @@ import time
 
 import pytest
 from sync_support import Background, run, serving_asyncio, serving_sync
-from websockets import exceptions as ws_exceptions
-from websockets.asyncio import server as ws_asyncio_server
-from websockets.extensions import permessage_deflate as ws_deflate
-from websockets.sync import client as ws_client
-from websockets.sync import server as ws_server
+from websockets_support import HAVE_WEBSOCKETS, lib_param, websockets_module
 
 from wsfast.asyncio import server as wsfast_asyncio_server
 from wsfast.exceptions import (
@@ -43,25 +39,47 @@ from wsfast.extensions import permessage_deflate as wsfast_deflate
 from wsfast.sync import client as wsfast_client
 from wsfast.sync import server as wsfast_server
 
+ws_exceptions = websockets_module("websockets.exceptions")
+ws_asyncio_server = websockets_module("websockets.asyncio.server")
+ws_deflate = websockets_module("websockets.extensions.permessage_deflate")
+ws_client = websockets_module("websockets.sync.client")
+ws_server = websockets_module("websockets.sync.server")
+
 pytestmark = pytest.mark.usefixtures("active_codec", "no_error_logs")
 
 WAIT = 5  # seconds for any single blocking step
 
-CLOSED = (ConnectionClosed, ws_exceptions.ConnectionClosed)
-CLOSED_OK = (ConnectionClosedOK, ws_exceptions.ConnectionClosedOK)
-CLOSED_ERROR = (ConnectionClosedError, ws_exceptions.ConnectionClosedError)
-INVALID_STATUS = (InvalidStatus, ws_exceptions.InvalidStatus)
-CONCURRENCY_ERROR = (ConcurrencyError, ws_exceptions.ConcurrencyError)
+CLOSED = (ConnectionClosed,)
+CLOSED_OK = (ConnectionClosedOK,)
+CLOSED_ERROR = (ConnectionClosedError,)
+INVALID_STATUS = (InvalidStatus,)
+CONCURRENCY_ERROR = (ConcurrencyError,)
 
-SERVE = {"wsfast": wsfast_server.serve, "websockets": ws_server.serve}
-CONNECT = {"wsfast": wsfast_client.connect, "websockets": ws_client.connect}
-BASIC_AUTH = {"wsfast": wsfast_server.basic_auth, "websockets": ws_server.basic_auth}
-DEFLATE_MODULES = {"wsfast": wsfast_deflate, "websockets": ws_deflate}
+SERVE = {"wsfast": wsfast_server.serve}
+CONNECT = {"wsfast": wsfast_client.connect}
+BASIC_AUTH = {"wsfast": wsfast_server.basic_auth}
+DEFLATE_MODULES = {"wsfast": wsfast_deflate}
+ASYNCIO_SERVE = {"wsfast": wsfast_asyncio_server.serve}
+
+if HAVE_WEBSOCKETS:  # Python 3.11+ (websockets_support)
+    CLOSED += (ws_exceptions.ConnectionClosed,)
+    CLOSED_OK += (ws_exceptions.ConnectionClosedOK,)
+    CLOSED_ERROR += (ws_exceptions.ConnectionClosedError,)
+    INVALID_STATUS += (ws_exceptions.InvalidStatus,)
+    CONCURRENCY_ERROR += (ws_exceptions.ConcurrencyError,)
+    SERVE["websockets"] = ws_server.serve
+    CONNECT["websockets"] = ws_client.connect
+    BASIC_AUTH["websockets"] = ws_server.basic_auth
+    DEFLATE_MODULES["websockets"] = ws_deflate
+    ASYNCIO_SERVE["websockets"] = ws_asyncio_server.serve
 
 SIDES = pytest.mark.parametrize(
     ("server_lib", "client_lib"),
-    [("wsfast", "wsfast"), ("wsfast", "websockets"), ("websockets", "wsfast")],
-    ids=["wsfast-wsfast", "wsfast-server-websockets-client", "websockets-server-wsfast-client"],
+    [
+        lib_param("wsfast", "wsfast", id="wsfast-wsfast"),
+        lib_param("wsfast", "websockets", id="wsfast-server-websockets-client"),
+        lib_param("websockets", "wsfast", id="websockets-server-wsfast-client"),
+    ],
 )
 
 
@@ -819,7 +837,6 @@ def test_handler_exception_closes_with_1011(server_lib, client_lib, caplog):
 # wsfast.sync client <-> asyncio servers ----------------------------------------------------
 
 
-ASYNCIO_SERVE = {"wsfast": wsfast_asyncio_server.serve, "websockets": ws_asyncio_server.serve}
 
 
 async def async_handler(ws):
@@ -841,7 +858,7 @@ async def async_commands(ws):
             await ws.send(message)
 
 
-@pytest.mark.parametrize("server_lib", ["wsfast", "websockets"])
+@pytest.mark.parametrize("server_lib", ["wsfast", lib_param("websockets")])
 @pytest.mark.parametrize("compression", ["deflate", None])
 def test_sync_client_asyncio_server(server_lib, compression):
     def main():
@@ -878,7 +895,7 @@ def test_sync_client_asyncio_server(server_lib, compression):
     run(main, timeout=30)
 
 
-@pytest.mark.parametrize("server_lib", ["wsfast", "websockets"])
+@pytest.mark.parametrize("server_lib", ["wsfast", lib_param("websockets")])
 def test_sync_client_asyncio_server_closes_on_shutdown(server_lib):
     async def handler(ws):
         await ws.wait_closed()
@@ -895,7 +912,7 @@ def test_sync_client_asyncio_server_closes_on_shutdown(server_lib):
     run(main)
 
 
-@pytest.mark.parametrize("server_lib", ["wsfast", "websockets"])
+@pytest.mark.parametrize("server_lib", ["wsfast", lib_param("websockets")])
 def test_sync_client_asyncio_server_max_size(server_lib):
     def main():
         with (

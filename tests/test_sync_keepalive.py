@@ -40,9 +40,7 @@ from sync_support import (
     serving_sync,
     tls_contexts,
 )
-from websockets import exceptions as ws_exceptions
-from websockets.sync import client as ws_client
-from websockets.sync import server as ws_server
+from websockets_support import HAVE_WEBSOCKETS, lib_param, websockets_module
 
 from wsfast.exceptions import (
     ConcurrencyError,
@@ -59,15 +57,24 @@ from wsfast.sync import client as wsfast_client
 from wsfast.sync.client import connect
 from wsfast.sync.server import serve
 
+ws_exceptions = websockets_module("websockets.exceptions")
+ws_client = websockets_module("websockets.sync.client")
+ws_server = websockets_module("websockets.sync.server")
+
 pytestmark = pytest.mark.usefixtures("active_codec", "no_error_logs")
 
 WAIT = 5
 
-CONNECT = {"wsfast": wsfast_client.connect, "websockets": ws_client.connect}
-INVALID_STATUS = (InvalidStatus, ws_exceptions.InvalidStatus)
-INVALID_PROXY_STATUS = (InvalidProxyStatus, ws_exceptions.InvalidProxyStatus)
-SECURITY_ERROR = (SecurityError, ws_exceptions.SecurityError)
-CLIENT_LIBS = pytest.mark.parametrize("client_lib", ["wsfast", "websockets"])
+CONNECT = {"wsfast": wsfast_client.connect}
+INVALID_STATUS = (InvalidStatus,)
+INVALID_PROXY_STATUS = (InvalidProxyStatus,)
+SECURITY_ERROR = (SecurityError,)
+if HAVE_WEBSOCKETS:  # Python 3.11+ (websockets_support)
+    CONNECT["websockets"] = ws_client.connect
+    INVALID_STATUS += (ws_exceptions.InvalidStatus,)
+    INVALID_PROXY_STATUS += (ws_exceptions.InvalidProxyStatus,)
+    SECURITY_ERROR += (ws_exceptions.SecurityError,)
+CLIENT_LIBS = pytest.mark.parametrize("client_lib", ["wsfast", lib_param("websockets")])
 
 
 def raw_connect(server, **kwargs):
@@ -818,10 +825,10 @@ def test_open_timeout_server_side(drip):
     run(main)
 
 
-@pytest.mark.parametrize("server_lib", ["wsfast", "websockets"])
+@pytest.mark.parametrize("server_lib", ["wsfast", lib_param("websockets")])
 def test_shutdown_rejects_connections_in_their_opening_handshake(server_lib):
     """shutdown() answers 503 to a connection accepted before it whose request comes after."""
-    serve_function = {"wsfast": serve, "websockets": ws_server.serve}[server_lib]
+    serve_function = serve if server_lib == "wsfast" else ws_server.serve
 
     def handler(ws):  # pragma: no cover - never reached
         ws.recv(timeout=WAIT)

@@ -26,9 +26,7 @@ import time
 import pytest
 import trustme
 from sync_support import Background, SplittingRelay, run, serving_sync
-from websockets import exceptions as ws_exceptions
-from websockets.sync import client as ws_client
-from websockets.sync import server as ws_server
+from websockets_support import HAVE_WEBSOCKETS, lib_param, needs_websockets, websockets_module
 
 from wsfast.exceptions import (
     ConnectionClosed,
@@ -39,23 +37,39 @@ from wsfast.exceptions import (
 from wsfast.sync import client as wsfast_client
 from wsfast.sync import server as wsfast_server
 
+ws_exceptions = websockets_module("websockets.exceptions")
+ws_client = websockets_module("websockets.sync.client")
+ws_server = websockets_module("websockets.sync.server")
+
 pytestmark = pytest.mark.usefixtures("active_codec", "no_error_logs")
 
 WAIT = 10  # generous: CI machines can be slow, and a hang still fails
 
-CLOSED = (ConnectionClosed, ws_exceptions.ConnectionClosed)
-CLOSED_OK = (ConnectionClosedOK, ws_exceptions.ConnectionClosedOK)
-CLOSED_ERROR = (ConnectionClosedError, ws_exceptions.ConnectionClosedError)
+CLOSED = (ConnectionClosed,)
+CLOSED_OK = (ConnectionClosedOK,)
+CLOSED_ERROR = (ConnectionClosedError,)
 
-SERVE = {"wsfast": wsfast_server.serve, "websockets": ws_server.serve}
-CONNECT = {"wsfast": wsfast_client.connect, "websockets": ws_client.connect}
-UNIX_SERVE = {"wsfast": wsfast_server.unix_serve, "websockets": ws_server.unix_serve}
-UNIX_CONNECT = {"wsfast": wsfast_client.unix_connect, "websockets": ws_client.unix_connect}
+SERVE = {"wsfast": wsfast_server.serve}
+CONNECT = {"wsfast": wsfast_client.connect}
+UNIX_SERVE = {"wsfast": wsfast_server.unix_serve}
+UNIX_CONNECT = {"wsfast": wsfast_client.unix_connect}
+
+if HAVE_WEBSOCKETS:  # Python 3.11+ (websockets_support)
+    CLOSED += (ws_exceptions.ConnectionClosed,)
+    CLOSED_OK += (ws_exceptions.ConnectionClosedOK,)
+    CLOSED_ERROR += (ws_exceptions.ConnectionClosedError,)
+    SERVE["websockets"] = ws_server.serve
+    CONNECT["websockets"] = ws_client.connect
+    UNIX_SERVE["websockets"] = ws_server.unix_serve
+    UNIX_CONNECT["websockets"] = ws_client.unix_connect
 
 SIDES = pytest.mark.parametrize(
     ("server_lib", "client_lib"),
-    [("wsfast", "wsfast"), ("wsfast", "websockets"), ("websockets", "wsfast")],
-    ids=["wsfast-wsfast", "wsfast-server-websockets-client", "websockets-server-wsfast-client"],
+    [
+        lib_param("wsfast", "wsfast", id="wsfast-wsfast"),
+        lib_param("wsfast", "websockets", id="wsfast-server-websockets-client"),
+        lib_param("websockets", "wsfast", id="websockets-server-wsfast-client"),
+    ],
 )
 
 MESSAGES = ["hello ☃", b"\x00\xff", "", b"", "compressible " * 20000, os.urandom(300_000)]
@@ -346,7 +360,7 @@ def test_tls_ssl_with_ws_uri_is_refused(client_context):
         wsfast_client.connect("ws://localhost:1/", ssl=client_context)
 
 
-@pytest.mark.parametrize("server_lib", ["wsfast", "websockets"])
+@pytest.mark.parametrize("server_lib", ["wsfast", lib_param("websockets")])
 def test_tls_plain_client_to_tls_server(server_lib, server_context, client_context):
     def main():
         with tls_serving(server_lib, echo, server_context, open_timeout=2) as (_, port):
@@ -371,7 +385,7 @@ def test_tls_plain_client_to_tls_server(server_lib, server_context, client_conte
     "client_lib",
     [
         "wsfast",
-        "websockets",
+        lib_param("websockets"),
     ],
 )
 def test_tls_plain_client_error_matches_websockets(client_lib, server_context):
@@ -391,8 +405,8 @@ def test_tls_plain_client_error_matches_websockets(client_lib, server_context):
     run(main)
 
 
-@pytest.mark.parametrize("server_lib", ["wsfast", "websockets"])
-@pytest.mark.parametrize("client_lib", ["wsfast", "websockets"])
+@pytest.mark.parametrize("server_lib", ["wsfast", lib_param("websockets")])
+@pytest.mark.parametrize("client_lib", ["wsfast", lib_param("websockets")])
 def test_tls_client_close_with_split_records(
     server_lib, client_lib, server_context, client_context
 ):
@@ -424,7 +438,8 @@ def test_tls_client_close_with_split_records(
     run(main)
 
 
-@pytest.mark.parametrize("server_lib", ["wsfast", "websockets"])
+@needs_websockets  # its client is websockets'
+@pytest.mark.parametrize("server_lib", ["wsfast", lib_param("websockets")])
 def test_tls_server_close_with_split_records(server_lib, server_context, client_context):
     """The server closes; the client's close frame reaches it in two TCP segments."""
     result = {}
@@ -484,7 +499,7 @@ def test_tls_silent_client_hits_open_timeout(server_context, client_context):
     run(main)
 
 
-@pytest.mark.parametrize("client_lib", ["wsfast", "websockets"])
+@pytest.mark.parametrize("client_lib", ["wsfast", lib_param("websockets")])
 def test_tls_client_open_timeout_in_tls_handshake(client_lib, client_context):
     """A server that accepts TCP but never answers the TLS handshake: open_timeout."""
 
@@ -574,7 +589,7 @@ def test_unix_connect_with_uri(socket_path):
     run(main)
 
 
-@pytest.mark.parametrize("client_lib", ["wsfast", "websockets"])
+@pytest.mark.parametrize("client_lib", ["wsfast", lib_param("websockets")])
 def test_unix_connect_with_sock(client_lib, socket_path):
     def main():
         with unix_serving("wsfast", echo, str(socket_path)):
@@ -588,7 +603,7 @@ def test_unix_connect_with_sock(client_lib, socket_path):
     run(main)
 
 
-@pytest.mark.parametrize("server_lib", ["wsfast", "websockets"])
+@pytest.mark.parametrize("server_lib", ["wsfast", lib_param("websockets")])
 def test_unix_serve_with_sock(server_lib, socket_path):
     def main():
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -680,7 +695,7 @@ def test_unix_max_size(server_lib, client_lib, socket_path):
     run(main)
 
 
-@pytest.mark.parametrize("client_lib", ["wsfast", "websockets"])
+@pytest.mark.parametrize("client_lib", ["wsfast", lib_param("websockets")])
 def test_unix_redirects(client_lib, socket_path):
     """Same-origin redirects go through the same Unix socket; cross-origin ones can't."""
 
@@ -711,7 +726,10 @@ def test_unix_redirects(client_lib, socket_path):
     run(main)
 
 
-@pytest.mark.parametrize(("server_lib", "client_lib"), [("wsfast", "wsfast"), ("wsfast", "websockets")])
+@pytest.mark.parametrize(
+    ("server_lib", "client_lib"),
+    [lib_param("wsfast", "wsfast"), lib_param("wsfast", "websockets")],
+)
 def test_unix_with_tls(server_lib, client_lib, socket_path, server_context, client_context):
     def main():
         with (
