@@ -38,7 +38,7 @@ DataLike = str | bytes | bytearray | memoryview
 if sys.version_info >= (3, 11):
     LoggerLike = logging.Logger | logging.LoggerAdapter[Any]
 else:  # pragma: no cover - exercised on Python 3.10 only
-    LoggerLike = logging.Logger | logging.LoggerAdapter
+    LoggerLike = logging.Logger | logging.LoggerAdapter  # type: ignore[type-arg]
 
 # HTTP status as an int or as its http.HTTPStatus member.
 StatusLike = http.HTTPStatus | int
