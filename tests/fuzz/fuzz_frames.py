@@ -85,6 +85,7 @@ class Config:
     hint: int
     direct: bool
     mix: bool = False  # alternate read_frame() and read_messages() on the same reader
+    abandon: bool = False  # get_buffer() without buffer_updated() before each write
 
     @property
     def max_size(self) -> Any:
@@ -131,6 +132,7 @@ def read_config(inp: Input) -> Config:
         hint=(-1, 0, 1, 7, 100, 4096, 65536, 1 << 20)[extra & 7],
         direct=bool(extra & 0x08),
         mix=bool(extra & 0x10) and (flags >> 3) & 3 != 3,
+        abandon=bool(extra & 0x20),
     )
 
 
@@ -248,8 +250,17 @@ def normalise(item: Any) -> tuple[Any, ...]:
     raise Finding(f"unexpected item type {type(item).__name__}: {item!r:.200}")
 
 
-def write(reader: Any, chunk: bytes, hint: int) -> None:
-    """Write ``chunk`` as asyncio's transports do: get_buffer(), fill it, buffer_updated()."""
+def write(reader: Any, chunk: bytes, hint: int, abandon: bool = False) -> None:
+    """Write ``chunk`` as asyncio's transports do: get_buffer(), fill it, buffer_updated().
+
+    ``abandon`` first asks for a buffer, fills it with junk and drops it without
+    buffer_updated(), as a transport whose read failed: none of that junk is data.
+    """
+    if abandon:
+        junk = reader.get_buffer(hint)
+        with memoryview(junk) as raw, raw.cast("B") as view:
+            view[:] = b"\x5a" * len(view)
+        del junk
     data = memoryview(chunk)
     while data:
         buffer = reader.get_buffer(hint)
@@ -287,7 +298,7 @@ def run_reader(codec: Any, cfg: Config, chunks: list[bytes]) -> list[Any]:
     try:
         for index, chunk in enumerate(chunks):
             if cfg.api == "get_buffer":
-                write(reader, chunk, cfg.hint)
+                write(reader, chunk, cfg.hint, cfg.abandon)
             elif cfg.api == "feed_messages":
                 items = reader.feed_messages(chunk)
                 trace.extend(normalise(item) for item in items)
@@ -593,6 +604,9 @@ def seeds() -> list[tuple[str, bytes]]:
         bad = (spec(0, b"ok\xc0\xafok", server=server) + spec(0, b"\xe2\x82", fin=False, server=server)
                + spec(2, b"\xac\xed\xa0\x80", server=server))
         out.append((f"utf8-{side}", config_bytes(server=server, structured=True, protocol=True) + bad))
+        out.append((f"abandoned-buffers-{side}",
+                    config_bytes(server=server, structured=True, api=1, extra=0x25, cut_mode=2,
+                                 fractions=b"\x02\x30\x90") + frames))
         out.append((f"mixed-reads-{side}",
                     config_bytes(server=server, structured=True, deflate=True, extra=0x10,
                                  cut_mode=1) + frames))
