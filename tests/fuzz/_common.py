@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -114,7 +115,7 @@ def cut_points(inp: Input, length: int, max_cuts: int = 8) -> list[int]:
 
 def split(data: bytes, cuts: list[int]) -> list[bytes]:
     bounds = [0, *cuts, len(data)]
-    return [data[start:end] for start, end in zip(bounds, bounds[1:]) if end > start]
+    return [data[start:end] for start, end in itertools.pairwise(bounds) if end > start]
 
 
 def require(condition: bool, message: str) -> None:

@@ -33,7 +33,7 @@ TARGETS = {
 PACKAGE = __package__ or "tests.fuzz"
 
 
-def load(target: str):  # noqa: ANN201 - a harness module
+def load(target: str):
     return importlib.import_module(f"{PACKAGE}.{TARGETS[target]}")
 
 

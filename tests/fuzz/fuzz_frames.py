@@ -453,7 +453,8 @@ def run_protocol(codec: Any, cfg: Config, chunks: list[bytes]) -> list[Any]:
     from wsfast.uri import parse_uri
 
     handler = _Errors()
-    logger = logging.Logger(f"wsfast-fuzz-{TARGET}")
+    # A logger of its own, outside the logging tree: nothing else sees or configures it.
+    logger = logging.Logger(f"wsfast-fuzz-{TARGET}")  # noqa: LOG001
     logger.addHandler(handler)
     trace: list[Any] = []
     with wired(codec):

@@ -36,7 +36,16 @@ from wsfast.http11 import Request, Response
 from wsfast.streams import StreamReader
 
 from . import fuzz_frames
-from ._common import Finding, Input, codecs, describe_exception, require, same, split, wired
+from ._common import (
+    Finding,
+    Input,
+    codecs,
+    describe_exception,
+    require,
+    same,
+    split,
+    wired,
+)
 
 TARGET = "http"
 
@@ -53,13 +62,13 @@ class Limits:
     def __init__(self, line: int, headers: int, body: int) -> None:
         self.values = {"MAX_LINE_LENGTH": line, "MAX_NUM_HEADERS": headers, "MAX_BODY_SIZE": body}
 
-    def __enter__(self) -> Limits:
+    def __enter__(self) -> Limits:  # noqa: PYI034
         self.saved = {name: getattr(http11, name) for name in self.values}
         for name, value in self.values.items():
             setattr(http11, name, value)
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         for name, value in self.saved.items():
             setattr(http11, name, value)
 
@@ -109,7 +118,7 @@ def parse(response: bool, proxy: bool, chunks: list[bytes], eof: bool,
         return ("parsed", stop.value, rest)
     except Finding:
         raise
-    except Exception as exc:  # noqa: BLE001 - checked below
+    except Exception as exc:
         allowed: tuple[type[BaseException], ...] = (EOFError, SecurityError, ValueError,
                                                     NotImplementedError)
         if response:
@@ -200,7 +209,8 @@ def run_protocol(codec: Any, response: bool, config: int, chunks: list[bytes], e
     from wsfast.uri import parse_uri
 
     handler = _Errors()
-    logger = logging.Logger(f"wsfast-fuzz-{TARGET}")
+    # A logger of its own, outside the logging tree: nothing else sees or configures it.
+    logger = logging.Logger(f"wsfast-fuzz-{TARGET}")  # noqa: LOG001
     logger.addHandler(handler)
     subprotocols = [None, ["chat"], ["chat", "superchat"], None][config & 3]
     extensions = bool(config & 4)

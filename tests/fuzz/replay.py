@@ -16,7 +16,7 @@ import traceback
 from ._worker import TARGETS, load
 
 
-def signature(check, data: bytes) -> str | None:  # noqa: ANN001
+def signature(check, data: bytes) -> str | None:
     try:
         check(data)
     except Exception as exc:  # noqa: BLE001
@@ -24,7 +24,7 @@ def signature(check, data: bytes) -> str | None:  # noqa: ANN001
     return None
 
 
-def minimize(check, data: bytes, budget: int = 20_000) -> bytes:  # noqa: ANN001
+def minimize(check, data: bytes, budget: int = 20_000) -> bytes:
     want = signature(check, data)
     assert want is not None, "the input doesn't fail"
     calls = 0
