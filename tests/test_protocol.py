@@ -1186,3 +1186,35 @@ def test_receive_messages_fails_at_once_on_an_error_after_a_message(bad_frame, c
     assert parse_writes(server.data_to_send(), masked=False)[0][4] == 0x8
     assert server.close_sent.code == code
     assert not server.direct_receive
+
+
+# The send hot path of the I/O layers ---------------------------------------------------------
+
+
+def test_message_frame_is_what_send_queues(side):
+    fast, slow = Protocol(protocol.Side[side]), Protocol(protocol.Side[side])
+    masked = side == "CLIENT"
+    for opcode, send, data in [(Opcode.TEXT, "send_text", "café".encode()), (Opcode.BINARY, "send_binary", b"\x00" * 300)]:
+        frame = fast.message_frame(opcode, data)
+        getattr(slow, send)(data)
+        # Masking keys differ between calls: compare the frames unmasked.
+        assert parse_writes([frame], masked=masked) == parse_writes(slow.data_to_send(), masked=masked)
+    assert fast.data_to_send() == []  # the hot path skips the queue
+
+
+def test_message_frame_leaves_the_general_cases_to_send(side, caplog):
+    proto = Protocol(protocol.Side[side])
+    proto.send_ping(b"")  # a queued write: the frame must come after it
+    assert proto.message_frame(Opcode.TEXT, b"x") is None
+    proto.data_to_send()
+    proto.send_binary(b"first", fin=False)  # a fragmented message is being sent
+    assert proto.message_frame(Opcode.BINARY, b"x") is None
+    proto.send_continuation(b"last", fin=True)
+    proto.data_to_send()
+    assert proto.message_frame(Opcode.BINARY, b"x") is not None
+    proto.send_close(1000)  # not open any more
+    assert proto.message_frame(Opcode.BINARY, b"x") is None
+    logger = logging.getLogger("test.message_frame")
+    logger.setLevel(logging.DEBUG)
+    debugged = Protocol(protocol.Side[side], logger=logger)  # frames are logged one by one
+    assert debugged.message_frame(Opcode.BINARY, b"x") is None

@@ -298,14 +298,12 @@ class Connection(ProtocolAttributes, asyncio.BufferedProtocol):
         cls = message.__class__
         if cls is str or isinstance(message, str):
             data = message.encode()  # type: ignore[union-attr]
-            if protocol.state is OPEN and not self.paused:
-                # The hot path: no context manager, no await.
-                if text is False:
-                    protocol.send_binary(data)
-                else:
-                    protocol.send_text(data)
-                self._send_pending()
-                return
+            if not self.paused:
+                # The hot path: one frame straight to the transport, no await.
+                frame = protocol.message_frame(BINARY if text is False else TEXT, data)
+                if frame is not None:
+                    self.transport.write(frame)
+                    return
             async with self.send_context():
                 if text is False:
                     protocol.send_binary(data)
@@ -313,13 +311,13 @@ class Connection(ProtocolAttributes, asyncio.BufferedProtocol):
                     protocol.send_text(data)
 
         elif cls is bytes or isinstance(message, (bytes, bytearray, memoryview)):
-            if protocol.state is OPEN and not self.paused:
-                if text:
-                    protocol.send_text(message)  # type: ignore[arg-type]
-                else:
-                    protocol.send_binary(message)  # type: ignore[arg-type]
-                self._send_pending()
-                return
+            if not self.paused:
+                frame = protocol.message_frame(
+                    TEXT if text else BINARY, message  # type: ignore[arg-type]
+                )
+                if frame is not None:
+                    self.transport.write(frame)
+                    return
             async with self.send_context():
                 if text:
                     protocol.send_text(message)  # type: ignore[arg-type]
