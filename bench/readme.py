@@ -52,7 +52,8 @@ def section(results: dict[str, Any], json_path: Path) -> str:
     lines = ["## Benchmarks", ""]
     lines.append(
         f"Measured on {m['date']} on `{m['machine']}`: {m['cpu']}, {m['cpu_count']} CPUs, "
-        f"{m['platform']}, {m['implementation']} {m['python']}; wsfast at `{m['commit']}` "
+        f"{m['platform']}, {m['implementation']} {m['python']}; wsfast at `{m['commit']}`"
+        f"{' with uncommitted changes in src/ or csrc/' if m.get('dirty') else ''} "
         f"({m['wsfast'].get('implementation', '?')} codec, mask kernel "
         f"`{m['wsfast'].get('mask_impl')}`, UTF-8 kernel `{m['wsfast'].get('utf8_impl')}`). "
         f"Command: `{m['command']}` ({m['elapsed'] / 60:.0f} min). "

@@ -646,7 +646,7 @@ def report(results: dict[str, Any], out: TextIO = sys.stdout) -> None:
         measured = {(o["text"], o["impl"]) for o in outcomes}
         missing = [t for t in TARGETS if (t.text, t.impl) not in measured and t.group in results["groups"]]
         for t in missing:
-            print(f"  not measured in this run: #{t.issue} {t.impl} {t.goal} ({t.cell})", file=out)
+            print(f"  not measured in this run: #{t.issue} {t.group}, {t.impl}: {t.text}", file=out)
 
     noise = results["noise"]
     print("\nNoise (spread: micro, interquartile range of the rounds / median; end-to-end, "
