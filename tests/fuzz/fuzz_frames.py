@@ -420,6 +420,116 @@ def reference(codec: Any, cfg: Config, chunks: list[bytes]) -> list[Any]:
     return items
 
 
+# An independent oracle, for streams without extensions ----------------------------------------
+#
+# RFC 6455 §5 written out again, byte by byte, without either codec: what the reader must
+# return, and which error (type, and offset for UTF-8) ends the stream. The precedence of
+# errors within one header is the readers' documented one (fail at the earliest byte that
+# proves an error; within a header: 64-bit length MSB, opcode, masking, reserved bits, control
+# frame rules, fragmentation order, max_fragments, then the size limits).
+
+
+def utf8_error(data: bytes, final: bool) -> tuple[int | None, int]:
+    """(offset of the first byte no valid text can hold, or None; start of an unfinished tail)."""
+    index, end = 0, len(data)
+    while index < end:
+        lead = data[index]
+        if lead < 0x80:
+            index += 1
+            continue
+        if 0xC2 <= lead <= 0xDF:
+            size, low, high = 2, 0x80, 0xBF
+        elif 0xE0 <= lead <= 0xEF:
+            size = 3
+            low, high = {0xE0: (0xA0, 0xBF), 0xED: (0x80, 0x9F)}.get(lead, (0x80, 0xBF))
+        elif 0xF0 <= lead <= 0xF4:
+            size = 4
+            low, high = {0xF0: (0x90, 0xBF), 0xF4: (0x80, 0x8F)}.get(lead, (0x80, 0xBF))
+        else:
+            return index, index
+        for k in range(1, size):
+            if index + k >= end:
+                return (index if final else None), index
+            if not low <= data[index + k] <= high:
+                return index + k, index
+            low, high = 0x80, 0xBF
+        index += size
+    return None, end
+
+
+def oracle(cfg: Config, stream: bytes) -> tuple[list[Any], Any]:
+    """The frames a reader must return for ``stream`` (then EOF if cfg.eof), and the error."""
+    frames: list[Any] = []
+    position, end = 0, len(stream)
+    message: int | None = None  # opcode of the open data message
+    size = fragments = 0
+    text = b""  # the open text message, for UTF-8
+
+    def fail(kind: Any, offset: int | None = None) -> tuple[list[Any], Any]:
+        return frames, (kind, offset)
+
+    while True:
+        available = end - position
+        if available < 2:
+            return fail(EOFError) if cfg.eof and available else (frames, None)
+        first, second = stream[position], stream[position + 1]
+        opcode, fin, masked, short = first & 0x0F, bool(first & 0x80), bool(second & 0x80), second & 0x7F
+        extended = {126: 2, 127: 8}.get(short, 0)
+        length = None
+        if available >= 2 + extended:
+            length = int.from_bytes(stream[position + 2 : position + 2 + extended], "big") if extended else short
+            if length >> 63:
+                return fail(ProtocolError)
+        if opcode not in (0, 1, 2, 8, 9, 10) or masked != cfg.server or first & 0x70:
+            return fail(ProtocolError)
+        control = opcode >= 8
+        if control:
+            if short > 125 or not fin:
+                return fail(ProtocolError)
+        else:
+            if (opcode == 0) != (message is not None):
+                return fail(ProtocolError)
+            count = fragments + 1 if opcode == 0 else 1
+            if cfg.max_fragments is not None and count > cfg.max_fragments:
+                return fail(TooManyFragments)
+            if length is not None:
+                before = size if opcode == 0 else 0
+                if cfg.max_frame is not None and length > cfg.max_frame:
+                    return fail(PayloadTooBig)
+                if cfg.max_message is not None and length > cfg.max_message - before:
+                    return fail(PayloadTooBig)
+        header = 2 + extended + (4 if masked else 0)
+        if available < header:
+            return fail(EOFError) if cfg.eof else (frames, None)
+        assert length is not None
+        key = stream[position + header - 4 : position + header] if masked else None
+        payload = stream[position + header : position + header + length]
+        if key is not None:
+            payload = mask(payload, key)
+        is_text = not control and (opcode == 1 or (opcode == 0 and message == 1))
+        if is_text:
+            offset, _ = utf8_error(text + payload, final=False)
+            if offset is not None:
+                return fail(UnicodeDecodeError, offset)
+        if len(payload) < length:
+            return fail(EOFError) if cfg.eof else (frames, None)
+        position += header + length
+        if not control:
+            if opcode != 0:
+                message, size, fragments, text = opcode, 0, 0, b""
+            size += length
+            fragments += 1
+            if is_text:
+                text += payload
+                if fin:
+                    offset, _ = utf8_error(text, final=True)
+                    if offset is not None:
+                        return fail(UnicodeDecodeError, offset)
+            if fin:
+                message, text = None, b""
+        frames.append(("frame", opcode, payload, fin, False, False, False))
+
+
 # The Sans-I/O protocol on top of each codec ------------------------------------------------
 
 
@@ -498,6 +608,39 @@ def run_protocol(codec: Any, cfg: Config, chunks: list[bytes]) -> list[Any]:
     return trace
 
 
+def check_oracle(cfg: Config, stream: bytes, trace: list[Any]) -> None:
+    frames, error = oracle(cfg, stream)
+    if cfg.api == "read_frame" or cfg.mix:
+        if cfg.mix:
+            return  # which items come as messages depends on the alternation
+        want = list(frames)
+    else:
+        want = []
+        for frame in frames:
+            _, opcode, payload, fin, *_ = frame
+            if fin and opcode == 1:
+                want.append(("text", payload.decode()))
+            elif fin and opcode == 2:
+                want.append(("binary", payload))
+            else:
+                want.append(frame)
+            if opcode == 8:
+                error = None  # read_messages() stops at a close frame
+                break
+    got = [entry for entry in trace if entry[0] not in ("raise", "error-pending", "in-progress")]
+    raised = [entry for entry in trace if entry[0] == "raise"]
+    got_error = None
+    if raised:
+        kind = raised[0][1]
+        kind = UnicodeDecodeError if issubclass(kind, UnicodeDecodeError) else kind
+        got_error = (kind, raised[0][-1] if kind is UnicodeDecodeError else None)
+    if got != want or got_error != error:
+        raise Finding(
+            f"the readers and the RFC 6455 oracle differ\n"
+            f"  readers: {got!r:.1500} then {got_error}\n  oracle:  {want!r:.1500} then {error}"
+        )
+
+
 # The target ---------------------------------------------------------------------------------
 
 
@@ -523,6 +666,9 @@ def check(data: bytes) -> None:
                     f"{name}: read_messages() and read_frame() differ\n"
                     f"  read_messages: {flat!r:.2000}\n  read_frame:    {expected!r:.2000}"
                 )
+
+    if not cfg.deflate:
+        check_oracle(cfg, stream, next(iter(traces.values())))
 
     if cfg.protocol:
         protocols = {name: run_protocol(codec, cfg, chunks) for name, codec in implementations}
