@@ -1,0 +1,175 @@
+"""The ceiling of an awaitable ``recv()`` on asyncio: how fast any websockets-compatible API
+could echo, measured beside the real libraries.
+
+Both ends run in one process and one event loop (one CPU, no cross-CPU wake-ups), 256 B
+messages, one at a time:
+
+- ``raw``: a ``BufferedProtocol`` echo server answering inside ``buffer_updated()``; the client
+  awaits a future per reply. No WebSocket, no application task on the server.
+- ``raw-task``: the same, but each read goes through a future to an application task that
+  writes the echo, as a handler running ``async for message in websocket`` must. No WebSocket
+  work at all: this is the floor cost of the API's shape.
+- ``wsfast``, ``picows.websockets``, ``websockets``: ``serve()`` with an ``async for`` echo
+  handler and ``connect()``, compression and keepalive off.
+
+Usage: ``python -m bench.await_ceiling [--repeats 5] [--count 20000]``. Medians of interleaved
+repeats; every repeat is bounded by ``--count`` round trips and a 60 s timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import os
+import statistics
+import time
+from typing import Any
+
+HOST = "127.0.0.1"
+SIZE = 256
+
+APIS = {
+    "wsfast": ("wsfast.asyncio.server", "wsfast.asyncio.client"),
+    "picows.websockets": ("picows.websockets.asyncio.server", "picows.websockets.asyncio.client"),
+    "websockets": ("websockets.asyncio.server", "websockets.asyncio.client"),
+}
+
+
+class _Echo(asyncio.BufferedProtocol):
+    def __init__(self) -> None:
+        self.buffer = bytearray(65536)
+        self.transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def get_buffer(self, sizehint: int) -> bytearray:
+        return self.buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.transport.write(bytes(self.buffer[:nbytes]))
+
+
+class _EchoThroughTask(_Echo):
+    """Each read is handed to an application task through a future, as recv() does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: list[bytes | None] = []
+        self.waiter: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self.task = asyncio.get_running_loop().create_task(self.application())
+
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.items.append(bytes(self.buffer[:nbytes]))
+        self._wake()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.items.append(None)
+        self._wake()
+
+    async def recv(self) -> bytes | None:
+        while not self.items:
+            self.waiter = asyncio.get_running_loop().create_future()
+            await self.waiter
+        return self.items.pop(0)
+
+    async def application(self) -> None:
+        while (message := await self.recv()) is not None:
+            self.transport.write(message)
+
+
+class _Client(asyncio.BufferedProtocol):
+    def __init__(self) -> None:
+        self.buffer = bytearray(65536)
+        self.waiter: asyncio.Future[None] | None = None
+        self.received = 0
+
+    def get_buffer(self, sizehint: int) -> bytearray:
+        return self.buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.received += nbytes
+        if self.received >= SIZE and self.waiter is not None and not self.waiter.done():
+            self.received -= SIZE
+            self.waiter.set_result(None)
+
+
+async def _measure(name: str, count: int) -> float:
+    loop = asyncio.get_running_loop()
+    payload = os.urandom(SIZE)
+    if name in ("raw", "raw-task"):
+        server = await loop.create_server(_Echo if name == "raw" else _EchoThroughTask, HOST, 0)
+        transport, client = await loop.create_connection(
+            _Client, HOST, server.sockets[0].getsockname()[1]
+        )
+
+        async def round_trip() -> None:
+            client.waiter = loop.create_future()
+            transport.write(payload)
+            await client.waiter
+
+        async def close() -> None:
+            transport.close()
+            server.close()
+    else:
+        server_module, client_module = (importlib.import_module(m) for m in APIS[name])
+
+        async def echo(websocket: Any) -> None:
+            async for message in websocket:
+                await websocket.send(message)
+
+        options = {"compression": None, "ping_interval": None}
+        server = await server_module.serve(echo, HOST, 0, **options)
+        port = server.sockets[0].getsockname()[1]
+        websocket = await client_module.connect(f"ws://{HOST}:{port}", **options)
+
+        async def round_trip() -> None:
+            await websocket.send(payload)
+            await websocket.recv()
+
+        async def close() -> None:
+            await websocket.close()
+            server.close()
+            await server.wait_closed()
+
+    for _ in range(min(1000, count)):
+        await round_trip()
+    start = time.perf_counter()
+    for _ in range(count):
+        await round_trip()
+    elapsed = time.perf_counter() - start
+    await close()
+    return count / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.await_ceiling", description=__doc__)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--count", type=int, default=20000)
+    parser.add_argument("--libs", default="raw,raw-task,wsfast,picows.websockets,websockets")
+    args = parser.parse_args()
+    names = args.libs.split(",")
+    results: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(args.repeats):
+        for name in names:  # interleaved: drift of the machine hits every library alike
+            rate = asyncio.run(asyncio.wait_for(_measure(name, args.count), 60))
+            results[name].append(rate)
+    ceiling = statistics.median(results["raw-task"]) if "raw-task" in results else None
+    print(f"256 B echo, both ends in one process, medians of {args.repeats} interleaved repeats")
+    for name, rates in results.items():
+        median = statistics.median(rates)
+        spread = (max(rates) - min(rates)) / median * 100
+        share = f"  {median / ceiling:5.2f}x raw-task" if ceiling else ""
+        print(f"{name:20s} {median:9.0f} round trips/s  spread {spread:4.0f}%{share}")
+
+
+if __name__ == "__main__":
+    main()
