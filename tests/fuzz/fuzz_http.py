@@ -36,6 +36,12 @@ from wsfast.http11 import Request, Response
 from wsfast.streams import StreamReader
 
 from . import fuzz_frames
+
+try:  # whose parser wsfast.http11 documents as its model
+    import websockets.http11 as ws_http11
+    import websockets.streams as ws_streams
+except ImportError:  # pragma: no cover - websockets is in the test extra
+    ws_http11 = ws_streams = None
 from ._common import (
     Finding,
     Input,
@@ -168,6 +174,43 @@ def round_trip(message: Any, proxy: bool, limits: Limits) -> None:
             f"round trip: {describe(message)!r:.500} -> {data!r:.500} -> {again!r:.500}")
 
 
+def compare_with_websockets(response: bool, proxy: bool, stream: bytes, eof: bool,
+                            message: Any) -> None:
+    """When websockets parses the same bytes too, it must find the same message.
+
+    wsfast is stricter on purpose in places (Content-Length and status code syntax, any
+    method and HTTP/1.0 parsed for the server to answer 405/505, "Content-Length: 0" on a
+    request accepted): only two successful parses are compared.
+    """
+    reader = ws_streams.StreamReader()
+    if response:
+        parser = ws_http11.Response.parse(reader.read_line, reader.read_exact,
+                                          reader.read_to_eof, proxy=proxy)
+    else:
+        parser = ws_http11.Request.parse(reader.read_line)
+    reader.feed_data(stream)
+    if eof:
+        reader.feed_eof()
+    try:
+        next(parser)
+    except StopIteration as stop:
+        theirs = stop.value
+    except Exception:  # noqa: BLE001 - websockets refusing is not compared
+        return
+    else:
+        return  # websockets waits for more
+    if response:
+        mine = (message.status_code, message.reason_phrase, list(message.headers.raw_items()),
+                bytes(message.body))
+        other = (theirs.status_code, theirs.reason_phrase, list(theirs.headers.raw_items()),
+                 bytes(theirs.body))
+    else:
+        mine = (message.path, list(message.headers.raw_items()))
+        other = (theirs.path, list(theirs.headers.raw_items()))
+    require(mine == other, f"websockets parses {stream!r:.300} otherwise: wsfast {mine!r:.400}, "
+            f"websockets {other!r:.400}")
+
+
 # The protocol on top, once per codec -----------------------------------------------------------
 
 
@@ -293,6 +336,9 @@ def check(data: bytes) -> None:
         if whole[0] == "parsed":
             check_message(whole[1], proxy, limits)
             round_trip(whole[1], proxy, limits)
+
+    if ws_http11 is not None and not flags & 0x08 and whole[0] == "parsed":
+        compare_with_websockets(response, proxy, stream, eof, whole[1])
 
     if flags & 0x10 and not proxy:
         traces = {name: run_protocol(codec, response, config, chunks, eof, limits)
