@@ -23,7 +23,8 @@ What a connection does depends on its request path:
   only: the threading layer has no way to bound a ``send``); the outcome says how it ended;
 * ``/control``: a JSON request/response channel for the test (one text message each way):
   ``{"op": "stats"}`` (connections and handlers not counting this one, fds, RSS, outcomes),
-  ``{"op": "outcome", "tag": T}``, ``{"op": "progress", "tag": T}``, ``{"op": "gc"}``
+  ``{"op": "outcome", "tag": T}`` (once it's there, then it's forgotten),
+  ``{"op": "progress", "tag": T}``, ``{"op": "gc"}``
   (``gc.collect()`` then glibc's ``malloc_trim(0)``, so that RSS reflects live memory rather
   than what the allocator keeps cached; returns RSS and ``sys.getallocatedblocks()``, the
   number of memory blocks Python's allocator has handed out and not got back),
@@ -153,8 +154,11 @@ def control_reply(request: dict, counts) -> str:
             "errors": error_logs,
         }
     elif op == "outcome":
+        # Handed over once, then forgotten: the bookkeeping mustn't look like a leak.
         with _lock:
-            reply = outcomes.get(request["tag"])
+            reply = outcomes.pop(request["tag"], None)
+            if reply is not None:
+                progress.pop(request["tag"], None)
     elif op == "progress":
         with _lock:
             reply = dict(progress.get(request["tag"], {}))

@@ -90,6 +90,7 @@ from hostile_support import (
     frame,
     open_raw,
     parse_frames,
+    proc_status,
     read_all,
     read_response,
     read_until_closed,
@@ -347,6 +348,39 @@ def test_oversized_frame_header(server, length):
         assert (server.peak_rss_kib() - baseline) * KiB < 4 * MiB
         outcome = server.outcome(tag)
         assert outcome["closed_error"] and outcome["sent"] == 1009, outcome
+
+
+def test_frames_announced_but_not_sent(server):
+    """50 clients each announce a frame of max_size (1 MiB), send 1,000 bytes of it, and
+    stall: the server waits for the rest (no timeout applies to a frame in progress) but its
+    resident memory grows with what arrived, not with what was announced (50 MiB).
+
+    The Cython reader allocates a large frame's final bytes object when its header arrives
+    (csrc/wsfast/_speedups.pyx, DIRECT_MIN..DIRECT_MAX): virtual memory grows by the
+    announced sizes (VmSize, reported in the figures), but pages nobody wrote to aren't
+    resident."""
+    clients = 50
+    with attack(server) as figures:
+        tags = [unique("stalled-frame") for _ in range(clients)]
+        server.reset_peak_rss()
+        baseline = server.rss_kib()
+        vm_baseline = proc_status(server.pid, "VmSize")
+        socks = []
+        for tag in tags:
+            sock, _ = open_raw(server.port, f"/sink?tag={tag}")
+            sock.sendall(frame(BINARY, b"x" * 1000, length=MAX_SIZE)[: 14 + 1000])
+            socks.append(sock)
+        time.sleep(0.3)
+        assert server.stats()["connections"] >= clients
+        peak_growth = (server.peak_rss_kib() - baseline) * KiB
+        figures["peak_rss_growth_kib"] = peak_growth // KiB
+        figures["vm_size_growth_kib"] = proc_status(server.pid, "VmSize") - vm_baseline
+        assert peak_growth < 20 * MiB, peak_growth
+        for sock in socks:
+            reset(sock)
+        for tag in tags:
+            outcome = server.outcome(tag)
+            assert outcome["closed_error"] and outcome["messages"] == 0, outcome
 
 
 def test_oversized_frame_header_length_msb_set(server):
