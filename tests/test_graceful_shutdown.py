@@ -388,13 +388,6 @@ def test_asyncio_close_with_a_client_that_never_reads():
         assert len(reader.indexes) == LARGE_COUNT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="wsfast.sync writes with a blocking sendall() under the connection's mutex: a "
-    "handler blocked in send() to a client that doesn't read holds it, and close() (so "
-    "Server.shutdown()) waits for the mutex with no time limit, close_timeout ignored "
-    "(websockets.sync 17.4 behaves the same)",
-)
 def test_sync_shutdown_with_a_client_that_never_reads():
     """A handler sends 64 KiB messages to a client that never reads until send() blocks;
     Server.shutdown() should close that connection within close_timeout (1 s here) and

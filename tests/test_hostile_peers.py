@@ -523,19 +523,10 @@ def test_many_tiny_fragments_sync(sync_server, size):
         assert outcome["closed_error"] and outcome["sent"] == 1009, outcome
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="wsfast.asyncio's serve() and connect() pass no max_fragments to the protocol: "
-    "a message may have any number of frames, each kept as a Frame object until the last "
-    "(websockets.asyncio closes with 1009 after WEBSOCKETS_MAX_FRAGMENTS=4096, and so does "
-    "wsfast.sync)",
-)
 def test_many_tiny_fragments_asyncio(asyncio_server):
-    """A text frame without FIN then 5,000 empty continuation frames: websockets.asyncio
-    (and wsfast.sync) close with 1009 after 4096 frames; wsfast.asyncio accepts them all,
-    and keeps every one (~130 bytes each: 100,000 empty fragments, 600 KB on the wire, hold
-    ~13 MB), so a max_size of 1 MiB bounds nothing: 1-byte fragments cost ~130 times their
-    size."""
+    """A text frame without FIN then 5,000 empty continuation frames: recv() closes with
+    1009 after 4096 frames (WEBSOCKETS_MAX_FRAGMENTS), as websockets.asyncio and wsfast.sync
+    do; max_size alone would bound nothing, the frames being empty."""
     server = asyncio_server
     tag = unique("fragments")
     sock, rest = open_raw(server.port, f"/sink?tag={tag}")
@@ -951,18 +942,11 @@ def test_ping_flood_without_reading_sync(sync_server):
         assert peak_growth < 4 * MiB
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="wsfast.asyncio answers every ping with a pong written to the transport "
-    "regardless of write_limit, and keeps reading while the transport's write buffer is "
-    "over it: pongs for a client that never reads pile up in memory (as in websockets 17.4)",
-)
 def test_ping_flood_without_reading_asyncio(asyncio_server):
-    """A client sends 16 MiB of pings (125-byte payloads) and never reads: the server's
-    write buffer should stop growing at write_limit (pause reading until it drains, as the
-    threading server does by blocking); wsfast.asyncio instead buffers every pong, ~12 MiB
-    here (what the socket buffers don't hold), and a peer can make it buffer as much as it
-    sends."""
+    """A client sends 16 MiB of pings (125-byte payloads) and never reads: once the
+    server's write buffer is over write_limit, it holds pongs back and answers only the
+    latest ping when the buffer drains (RFC 6455 §5.5.3), so its memory stays bounded (the
+    threading server is bounded by its blocking send)."""
     try:
         peak_growth = flood_pings_without_reading(asyncio_server)
         assert peak_growth < 4 * MiB, f"the server's memory grew {peak_growth // MiB} MiB"

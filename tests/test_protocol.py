@@ -1218,3 +1218,22 @@ def test_message_frame_leaves_the_general_cases_to_send(side, caplog):
     logger.setLevel(logging.DEBUG)
     debugged = Protocol(protocol.Side[side], logger=logger)  # frames are logged one by one
     assert debugged.message_frame(Opcode.BINARY, b"x") is None
+
+
+def test_held_pongs_answer_only_the_latest_ping(side):
+    # RFC 6455 §5.5.3: while its peer doesn't read, an I/O layer holds pongs back; then one
+    # pong answers the most recent ping.
+    proto = Protocol(protocol.Side[side])
+    peer_masks = side == "SERVER"
+    proto.hold_pongs = True
+    for data in (b"1", b"2", b"3"):
+        proto.receive_data(raw_frame(0x9, data, masked=peer_masks))
+    assert proto.data_to_send() == []
+    proto.release_pong()
+    assert parse_writes(proto.data_to_send(), masked=side == "CLIENT") == [
+        (True, False, False, False, 0xA, b"3")
+    ]
+    proto.release_pong()  # nothing held any more
+    assert proto.data_to_send() == []
+    proto.receive_data(raw_frame(0x9, b"4", masked=peer_masks))  # answered at once again
+    assert len(proto.data_to_send()) == 1

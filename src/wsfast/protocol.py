@@ -201,6 +201,11 @@ class Protocol:
         # Exception that stopped the parser; chained to close_exc.
         self.parser_exc: Exception | None = None
 
+        # Set by an I/O layer while its peer isn't reading what it writes: pings are then
+        # answered with one pong, for the latest, once release_pong() is called.
+        self.hold_pongs = False
+        self.held_pong: bytes | None = None
+
         # I/O layers that use start_direct_receive() set this: frames that arrive with the
         # opening handshake then wait in the frame reader for receive_messages(), which can
         # defer errors, instead of being parsed by receive_data().
@@ -412,6 +417,16 @@ class Protocol:
         if self._state is not OPEN and self._state is not CLOSING:
             raise self._invalid_state("ping")
         self.send_frame(Frame(PING, data))
+
+    def release_pong(self) -> None:
+        """Stop holding pongs back; answer the latest ping held, if any (RFC 6455 §5.5.3).
+
+        Call :meth:`data_to_send` afterwards.
+        """
+        self.hold_pongs = False
+        data, self.held_pong = self.held_pong, None
+        if data is not None and self._state is OPEN:
+            self.send_frame(Frame(PONG, data))
 
     def send_pong(self, data: BytesLike) -> None:
         """Send a pong frame (RFC 6455 §5.5.3).
@@ -764,7 +779,13 @@ class Protocol:
         elif opcode == PING:
             # RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong
             # frame in response", with the same application data.
-            self.send_frame(Frame(PONG, frame.data))
+            if self.hold_pongs:
+                # §5.5.3: an endpoint that hasn't answered previous pings yet "MAY elect to
+                # send a Pong frame for only the most recently processed Ping frame". A peer
+                # that pings without reading then can't make pongs pile up.
+                self.held_pong = bytes(frame.data)
+            else:
+                self.send_frame(Frame(PONG, frame.data))
 
         elif opcode == CLOSE:
             # RFC 6455 §7.1.5, §7.1.6: the close code and reason. Close.parse() rejects

@@ -62,6 +62,12 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=generate_mask._discard)
 
 
+# Frames per message that recv() assembles, as websockets reads it: RFC 6455 sets no limit, but
+# a message of countless empty frames would hold memory while max_size sees no bytes.
+# recv_streaming() takes frames one by one and needs none.
+MAX_FRAGMENTS = int(os.environ.get("WEBSOCKETS_MAX_FRAGMENTS", "4096"))
+
+
 def queue_watermarks(high: int | None, low: int | None) -> tuple[int | None, int | None]:
     """Complete and check the ``max_queue`` watermarks of a message queue.
 

@@ -32,12 +32,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--max-size", type=int, default=2**25, help="max_size (default 2**25, for cases 9.*)"
     )
+    parser.add_argument(
+        "--max-fragments",
+        type=int,
+        default=2**17,
+        help="frames per message, through WEBSOCKETS_MAX_FRAGMENTS (default 2**17: cases "
+        "9.3.* and 9.4.* send 4 MiB in 64-byte frames; the library's default is 4096)",
+    )
     parser.add_argument("--library", choices=["wsfast", "websockets"], default="wsfast")
     return parser.parse_args(argv)
 
 
-def load(library: str):
+def load(library: str, max_fragments: int):
     """Return ``(serve, ConnectionClosed, implementation, module file)``."""
+    # recv() of both libraries reads this when they are imported.
+    os.environ["WEBSOCKETS_MAX_FRAGMENTS"] = str(max_fragments)
     if library == "wsfast":
         import wsfast
         from wsfast.asyncio.server import serve
@@ -52,7 +61,7 @@ def load(library: str):
 
 
 async def main(args: argparse.Namespace) -> None:
-    serve, ConnectionClosed, implementation, module_file = load(args.library)
+    serve, ConnectionClosed, implementation, module_file = load(args.library, args.max_fragments)
 
     async def echo(websocket) -> None:
         try:

@@ -25,6 +25,7 @@ from ..exceptions import (
     ConnectionClosed,
     ConnectionClosedOK,
     ProtocolError,
+    TooManyFragments,
 )
 from ..frames import BINARY, CLOSE, CONT, PONG, TEXT, CloseCode, Frame
 from ..http11 import Request, Response
@@ -239,6 +240,11 @@ class Connection(ProtocolAttributes, asyncio.BufferedProtocol):
                 self.protocol.fail(
                     CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}"
                 )
+        except TooManyFragments as exc:
+            if self.recv_exc is None:
+                self.recv_exc = exc
+            async with self.send_context():
+                self.protocol.fail(CloseCode.MESSAGE_TOO_BIG, str(exc))
         # The connection is closing: wait until it's closed to know the close code.
         await asyncio.shield(self.connection_lost_waiter)
         raise self._closed_exc("recv")
@@ -777,10 +783,17 @@ class Connection(ProtocolAttributes, asyncio.BufferedProtocol):
     def pause_writing(self) -> None:
         assert not self.paused
         self.paused = True
+        # The peer isn't reading: answer its pings with one pong once it does, so that a
+        # ping flood can't fill the write buffer (RFC 6455 §5.5.3).
+        self.protocol.hold_pongs = True
 
     def resume_writing(self) -> None:
         assert self.paused
         self.paused = False
+        protocol = self.protocol
+        protocol.release_pong()
+        if protocol.writes:
+            self._send_pending()
         for waiter in self.drain_waiters:
             if not waiter.done():
                 waiter.set_result(None)

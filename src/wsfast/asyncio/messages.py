@@ -8,9 +8,9 @@ import collections
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from ..exceptions import ConcurrencyError
+from ..exceptions import ConcurrencyError, TooManyFragments
 from ..frames import TEXT
-from ..utils import queue_watermarks
+from ..utils import MAX_FRAGMENTS, queue_watermarks
 
 __all__ = ["Assembler"]
 
@@ -142,6 +142,7 @@ class Assembler:
             EOFError: If the stream ended.
             ConcurrencyError: If another coroutine is getting a message.
             UnicodeDecodeError: If ``decode`` is :obj:`True` and a binary message isn't UTF-8.
+            TooManyFragments: If the message has more than ``MAX_FRAGMENTS`` frames.
         """
         if self.get_in_progress:
             raise ConcurrencyError("get() or get_iter() is already running")
@@ -171,9 +172,13 @@ class Assembler:
                 if not self.queue:
                     await self._wait()
                 frame = self._popleft()
+                if len(frames) >= MAX_FRAGMENTS:
+                    raise TooManyFragments(MAX_FRAGMENTS)
                 frames.append(frame)
                 if frame.fin:
                     break
+        except TooManyFragments:
+            raise  # the connection fails: the frames taken are dropped
         except BaseException:
             self.queue.extendleft(reversed(frames))
             raise

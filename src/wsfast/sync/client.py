@@ -33,7 +33,7 @@ from ..protocol import CONNECTING, Event
 from ..streams import StreamReader
 from ..typing import BytesLike, LoggerLike, Origin, Subprotocol
 from ..uri import Proxy, WebSocketURI, get_proxy, parse_proxy, parse_uri
-from .connection import MAX_FRAGMENTS, Connection
+from .connection import Connection
 from .utils import Deadline
 
 __all__ = ["ClientConnection", "connect", "reconnect", "unix_connect", "unix_reconnect"]
@@ -208,7 +208,6 @@ class reconnect:  # noqa: N801 - websockets' name
             extensions=extensions,
             subprotocols=subprotocols,
             max_size=max_size,
-            max_fragments=MAX_FRAGMENTS,
             logger=logger,
         )
         self.connection_kwargs: dict[str, Any] = dict(

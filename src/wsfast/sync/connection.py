@@ -14,7 +14,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import logging
-import os
 import random
 import select
 import socket
@@ -34,6 +33,7 @@ from ..exceptions import (
     ConnectionClosed,
     ConnectionClosedOK,
     ProtocolError,
+    TooManyFragments,
 )
 from ..frames import BINARY, CONT, PONG, TEXT, CloseCode, Frame
 from ..http11 import Request, Response
@@ -43,10 +43,6 @@ from .messages import Assembler
 from .utils import Deadline
 
 __all__ = ["Connection", "broadcast"]
-
-# websockets' sync layer limits the frames of one message; so does this one, through the
-# frame reader, which fails the connection with 1009 when the limit is crossed.
-MAX_FRAGMENTS = int(os.environ.get("WEBSOCKETS_MAX_FRAGMENTS", "4096"))
 
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 
@@ -120,8 +116,10 @@ class Connection(ProtocolAttributes):
         # Set when the connection must fail for an error held back behind messages the
         # application hasn't taken yet; see _defer_failure().
         self.failure_due = threading.Event()
-        # How many threads wait in wait_closed(): they don't expect more messages.
+        # How many threads wait in wait_closed(): they don't expect more messages. A lock of
+        # its own: the protocol mutex may be held by a thread blocked in a send.
         self._awaiting_close = 0
+        self._awaiting_close_lock = threading.Lock()
 
         # Whether a fragmented message is being sent.
         self.send_in_progress = False
@@ -208,6 +206,8 @@ class Connection(ProtocolAttributes):
             ) from None
         except UnicodeDecodeError as exc:
             self._fail_invalid_utf8(exc)
+        except TooManyFragments as exc:
+            self._fail_for_receiving(exc, CloseCode.MESSAGE_TOO_BIG, str(exc))
         # The connection is closing: wait until it's closed to know the close code.
         self._join_recv_thread()
         raise self._closed_exc("recv")
@@ -371,9 +371,10 @@ class Connection(ProtocolAttributes):
         """
         self.maybe_raise_legacy_warning()
         # The peer broke the protocol already: that failure is how the connection ends.
-        self._fail_pending()
+        if self.protocol.pending_error is not None:
+            self._fail_pending()
         try:
-            with self.send_context():
+            with self.send_context(lock_timeout=self.close_timeout):
                 if self.send_in_progress:
                     self.protocol.fail(
                         CloseCode.INTERNAL_ERROR, "close during fragmented message"
@@ -390,13 +391,14 @@ class Connection(ProtocolAttributes):
         Returns :obj:`False` if ``timeout`` elapses first.
         """
         # Nothing more will be received: fail now for an invalid frame held back.
-        with self.protocol_mutex:
+        with self._awaiting_close_lock:
             self._awaiting_close += 1
         try:
-            self._fail_pending()
+            if self.protocol.pending_error is not None:
+                self._fail_pending()
             self._join_recv_thread(timeout)
         finally:
-            with self.protocol_mutex:
+            with self._awaiting_close_lock:
                 self._awaiting_close -= 1
         return not self.recv_events_thread.is_alive()
 
@@ -455,13 +457,17 @@ class Connection(ProtocolAttributes):
 
     def _fail_invalid_utf8(self, exc: UnicodeDecodeError) -> None:
         # decode=True on a binary message that isn't UTF-8 (RFC 6455 §8.1 asks to fail).
+        self._fail_for_receiving(
+            exc, CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}"
+        )
+
+    def _fail_for_receiving(self, exc: Exception, code: int, reason: str) -> None:
+        """Fail the connection for what recv() found wrong in a message."""
         with self.protocol_mutex:
             self.set_connection_exc(exc)
         try:
             with self.send_context():
-                self.protocol.fail(
-                    CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}"
-                )
+                self.protocol.fail(code, reason)
         except ConnectionClosed:
             pass
 
@@ -802,17 +808,25 @@ class Connection(ProtocolAttributes):
                     pass
 
     @contextlib.contextmanager
-    def send_context(self, *, expected_state: State = OPEN) -> Iterator[None]:
+    def send_context(
+        self, *, expected_state: State = OPEN, lock_timeout: float | None = None
+    ) -> Iterator[None]:
         """Hold the protocol mutex around protocol calls, then write what they queued.
 
         When the connection isn't in ``expected_state`` on entry, when it is expected to
         close on exit, or when writing fails, wait until it is closed (at most until the
-        close deadline) and raise :exc:`~wsfast.exceptions.ConnectionClosed`.
+        close deadline) and raise :exc:`~wsfast.exceptions.ConnectionClosed`. With a
+        ``lock_timeout``, a mutex held that long by another thread (blocked writing to a
+        peer that doesn't read) means: close the TCP connection and raise.
         """
         wait_for_close = False
         raise_close_exc = False
         original_exc: BaseException | None = None
-        with self.protocol_mutex:
+        if not self.protocol_mutex.acquire(timeout=-1 if lock_timeout is None else lock_timeout):
+            # RFC 6455 §7.1.1 lets an endpoint close the TCP connection when the closing
+            # handshake can't complete; closing it also unblocks the writing thread.
+            self._abort_and_raise("send", None)
+        try:
             if self.protocol.state is expected_state:
                 try:
                     yield
@@ -843,6 +857,8 @@ class Connection(ProtocolAttributes):
                 if self.close_deadline is None:
                     self.close_deadline = Deadline(self.close_timeout)
                 raise_close_exc = True
+        finally:
+            self.protocol_mutex.release()
 
         # Outside the mutex, or the reading thread couldn't finish the closing handshake.
         if wait_for_close:

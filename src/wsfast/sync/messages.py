@@ -8,9 +8,9 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..exceptions import ConcurrencyError
+from ..exceptions import ConcurrencyError, TooManyFragments
 from ..frames import TEXT
-from ..utils import queue_watermarks
+from ..utils import MAX_FRAGMENTS, queue_watermarks
 from .utils import Deadline
 
 __all__ = ["Assembler"]
@@ -168,6 +168,7 @@ class Assembler:
             TimeoutError: If the message isn't complete in time; its frames stay queued.
             ConcurrencyError: If another thread is getting a message.
             UnicodeDecodeError: If ``decode`` is :obj:`True` and a binary message isn't UTF-8.
+            TooManyFragments: If the message has more than ``MAX_FRAGMENTS`` frames.
         """
         with self.mutex:
             self._start_get()
@@ -197,6 +198,8 @@ class Assembler:
                 except TimeoutError:
                     self._requeue(frames)
                     raise
+                if len(frames) >= MAX_FRAGMENTS:
+                    raise TooManyFragments(MAX_FRAGMENTS)  # the connection fails
                 frames.append(frame)
         finally:
             self.get_in_progress = False

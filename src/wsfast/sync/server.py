@@ -31,7 +31,7 @@ from ..server import (
     read_basic_auth,
 )
 from ..typing import LoggerLike, Origin, StatusLike, Subprotocol
-from .connection import MAX_FRAGMENTS, Connection, broadcast
+from .connection import Connection, broadcast
 from .utils import Deadline
 
 __all__ = [
@@ -427,7 +427,6 @@ def serve(
                     protocol_select_subprotocol if select_subprotocol is not None else None
                 ),
                 max_size=max_size,
-                max_fragments=MAX_FRAGMENTS,
                 logger=logger,
             )
             protocol.remote_address = addr
