@@ -460,7 +460,8 @@ try:
         # socks_proxy.connect() doesn't raise TimeoutError; it gets canceled.
         # Wrap other exceptions in ProxyError, a subclass of InvalidHandshake.
         try:
-            return await socks_proxy.connect(ws_uri.host, ws_uri.port, **kwargs)
+            sock: socket.socket = await socks_proxy.connect(ws_uri.host, ws_uri.port, **kwargs)
+            return sock
         except OSError:
             raise
         except Exception as exc:

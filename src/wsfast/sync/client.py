@@ -540,7 +540,8 @@ try:
         # connect() is documented to raise OSError and TimeoutError; wrap anything else
         # in ProxyError, a subclass of InvalidHandshake.
         try:
-            return socks_proxy.connect(ws_uri.host, ws_uri.port, **kwargs)
+            sock: socket.socket = socks_proxy.connect(ws_uri.host, ws_uri.port, **kwargs)
+            return sock
         except (OSError, TimeoutError):
             raise
         except Exception as exc:
