@@ -40,7 +40,27 @@ def test_saved_input(target, path):
 
 
 # target -> {name: (input, reason)}; see the module docstring.
-KNOWN_BUGS: dict[str, dict[str, tuple[bytes, str]]] = {}
+DIRECT_AFTER_CLOSE = (
+    "After read_messages() returned a close frame, the extension still takes bytes written "
+    "into a large payload's direct region (buffer_updated() counts _export_direct bytes "
+    "whatever _closed says), while the bytes that arrived before the direct region existed "
+    "were discarded: read_frame() then completes a >= 32 KiB frame from a stream with a gap "
+    "(here the next frame's 0x81 lands inside the text payload: InvalidUTF8 at offset "
+    "16508), where the pure twin discards everything after the close frame and returns "
+    "nothing. csrc/wsfast/_speedups.pyx FrameReader.buffer_updated() (and get_buffer() "
+    "exporting the payload while _closed)"
+)
+KNOWN_BUGS: dict[str, dict[str, tuple[bytes, str]]] = {
+    "frames": {
+        # server=False, get_buffer writes, read_messages()/read_frame() alternating per
+        # chunk, cuts at 1/256, 128/256, 200/256 of the stream; frames: an empty close, a
+        # text frame of 32769 NUL bytes, a text frame "ok".
+        "direct-payload-after-close": (
+            bytes.fromhex("0c0000000e1002030180c804000000f0800101000002026f6b"),
+            DIRECT_AFTER_CLOSE,
+        ),
+    },
+}
 
 
 @pytest.mark.parametrize(
@@ -105,3 +125,38 @@ def test_frame_reader_limits_outside_the_usual_range(options):
 
     stream = TWO_FRAGMENTS if "max_fragments" in options else HELLO
     assert _limit_outcome(CYTHON, stream, **options) == _limit_outcome(PYTHON, stream, **options)
+
+
+def _write(reader, data):
+    """As asyncio's transports write: get_buffer(), fill, buffer_updated()."""
+    data = memoryview(data)
+    while data:
+        buffer = reader.get_buffer(-1)
+        with memoryview(buffer) as raw, raw.cast("B") as view:
+            count = min(len(view), len(data))
+            view[:count] = data[:count]
+        reader.buffer_updated(count)
+        del buffer
+        data = data[count:]
+
+
+@pytest.mark.skipif(CYTHON is None, reason="compares the Cython extension with the pure twin")
+@pytest.mark.xfail(strict=True, reason=DIRECT_AFTER_CLOSE)
+def test_nothing_is_taken_after_a_close_frame_through_get_buffer():
+    """The same bug, through the API: a close frame, then a text frame of 32769 bytes."""
+    from ._common import PYTHON
+
+    big = b"\x81\x7e" + (32769).to_bytes(2, "big") + bytes(32769)
+
+    def run(codec):
+        reader = codec.FrameReader(mask=False, max_size=None)
+        _write(reader, b"\x88\x00" + big[:100])
+        assert [int(item.opcode) for item in reader.read_messages()] == [8]  # closed now
+        assert reader.read_frame() is None  # the large frame's header: direct mode starts
+        _write(reader, big[100:])  # RFC 6455 §1.4: discarded
+        frame = reader.read_frame()
+        return None if frame is None else (int(frame.opcode), len(frame.data))
+
+    # The extension returns (1, 32769): the frame, completed after the close frame.
+    assert run(PYTHON) is None
+    assert run(CYTHON) is None
