@@ -830,7 +830,10 @@ cdef class FrameReader:
             try:
                 if self._eof:
                     raise EOFError("stream ended")
-                if self._payload is not None and self._received < <Py_ssize_t>self._length:
+                # After a close frame nothing more is taken (RFC 6455 §1.4): not even into the
+                # payload object of a frame that read_frame() started from bytes already here.
+                if (self._payload is not None and not self._closed
+                        and self._received < <Py_ssize_t>self._length):
                     self._export_ptr = <unsigned char *>PyBytes_AS_STRING(self._payload) + self._received
                     self._export_len = <Py_ssize_t>self._length - self._received
                     self._export_direct = True
@@ -854,9 +857,11 @@ cdef class FrameReader:
                     raise RuntimeError("buffer_updated() without get_buffer()")
                 if nbytes < 0 or nbytes > self._export_len:
                     raise ValueError(f"nbytes must be between 0 and {self._export_len}")
-                if self._export_direct:
+                if self._closed:
+                    pass  # after a close frame, data is discarded (RFC 6455 §1.4)
+                elif self._export_direct:
                     self._received += nbytes
-                elif not self._closed:  # after a close frame, data is discarded (RFC 6455 §1.4)
+                else:
                     self._end += nbytes
                 self._export_ptr = NULL
                 self._export_len = 0
