@@ -310,7 +310,8 @@ class Protocol:
                 raise EOFError("stream ended")
             self.frame_reader.feed_data(data)
         else:
-            self.reader.feed_data(bytes(data) if data.__class__ is memoryview else data)  # type: ignore[arg-type]
+            # Typed as websockets' StreamReader, but any bytes-like object appends: no copy.
+            self.reader.feed_data(data)  # type: ignore[arg-type]
         next(self.parser)
 
     def receive_eof(self) -> None:

@@ -89,17 +89,17 @@ class Assembler:
         closes and the getter gets :exc:`EOFError`.
         """
         self.on_end_of_valid = on_reached
-        waiter = self.waiter
-        if waiter is not None:
-            self.waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        self._wake_getter()
 
     def close(self) -> None:
         """End the stream: waiting and later getters get :exc:`EOFError` once it's empty."""
         if self.closed:
             return
         self.closed = True
+        self._wake_getter()
+
+    def _wake_getter(self) -> None:
+        # put() does the same inline: it is the hot path.
         waiter = self.waiter
         if waiter is not None:
             self.waiter = None

@@ -275,25 +275,25 @@ class Connection(ProtocolAttributes):
         else:
             raise TypeError("data must be str, bytes, or iterable")
 
-        # The hot path: the connection is open and nobody sends a fragmented message.
+        # The hot path: one frame straight to the socket, as in the asyncio layer, when the
+        # connection is open and nobody sends a fragmented message.
         failed: Exception | None = None
         with self.protocol_mutex:
-            if protocol.state is OPEN and not self.send_in_progress:
-                if as_text:
-                    protocol.send_text(data)
-                else:
-                    protocol.send_binary(data)
-                try:
-                    self.send_data()
-                    return
-                except Exception as exc:
-                    failed = exc
-                    self.set_connection_exc(exc)
+            if not self.send_in_progress:
+                frame = protocol.message_frame(TEXT if as_text else BINARY, data)
+                if frame is not None:
+                    try:
+                        self.socket.sendall(frame)
+                        return
+                    except Exception as exc:
+                        failed = exc
+                        self.set_connection_exc(exc)
         if failed is not None:
             if self.debug:
                 self.logger.debug("! error while sending data", exc_info=failed)
             self._abort_and_raise("send", failed)
-        # Closing, closed, or a fragmented message in progress: send_context() says which.
+        # Closing, closed, a fragmented message in progress, or debug logging: send_context()
+        # and the protocol's queue.
         with self.send_context():
             self._check_no_fragmented_send()
             if as_text:
@@ -371,8 +371,7 @@ class Connection(ProtocolAttributes):
         """
         self.maybe_raise_legacy_warning()
         # The peer broke the protocol already: that failure is how the connection ends.
-        if self.protocol.pending_error is not None:
-            self._fail_pending()
+        self._fail_pending()
         try:
             with self.send_context(lock_timeout=self.close_timeout):
                 if self.send_in_progress:
@@ -394,8 +393,7 @@ class Connection(ProtocolAttributes):
         with self._awaiting_close_lock:
             self._awaiting_close += 1
         try:
-            if self.protocol.pending_error is not None:
-                self._fail_pending()
+            self._fail_pending()
             self._join_recv_thread(timeout)
         finally:
             with self._awaiting_close_lock:
@@ -732,10 +730,13 @@ class Connection(ProtocolAttributes):
         self._fail_pending()
 
     def _fail_pending(self) -> None:
-        with self.protocol_mutex:
-            if self.protocol.pending_error is not None:
-                self.protocol.fail_pending()
-                self._after_receive()
+        # Checked first without the mutex, which a thread blocked in a send may hold: only
+        # the reading thread sets pending_error, and fail_pending() clears it.
+        if self.protocol.pending_error is not None:
+            with self.protocol_mutex:
+                if self.protocol.pending_error is not None:
+                    self.protocol.fail_pending()
+                    self._after_receive()
         self.failure_due.set()
 
     def _deliver(self, items: Any) -> None:
