@@ -28,6 +28,7 @@ from cpython.mem cimport PyMem_RawFree, PyMem_RawMalloc
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.string cimport memcpy, memmove
 
+import dataclasses
 import operator
 import os
 
@@ -646,6 +647,94 @@ cdef class _ReceiveBuffer:
 
 _Frame = None
 _OPCODES = {}
+_DEFLATE_TAIL = b"\x00\x00\xff\xff"
+
+
+cdef extern from *:
+    """
+    #include <structmember.h>
+
+    /* object.__new__(cls): an instance without running cls.__init__. */
+    static PyObject *wsfast_bare_instance(PyObject *cls)
+    {
+        PyObject *no_args = PyTuple_New(0), *instance;
+        if (no_args == NULL) return NULL;
+        instance = ((PyTypeObject *)cls)->tp_new((PyTypeObject *)cls, no_args, NULL);
+        Py_DECREF(no_args);
+        return instance;
+    }
+
+    /* Where a __slots__ attribute lives in its instances, or -1 if descr is not a writable
+     * object slot (then attributes go through setattr). */
+    static Py_ssize_t wsfast_slot_offset(PyObject *descr)
+    {
+        PyMemberDef *member;
+        if (Py_TYPE(descr) != &PyMemberDescr_Type) return -1;
+        member = ((PyMemberDescrObject *)descr)->d_member;
+        if (member->type != T_OBJECT_EX || (member->flags & READONLY)) return -1;
+        return member->offset;
+    }
+
+    /* A fresh instance's slot, empty until now: no reference to drop. */
+    static void wsfast_fill_slot(PyObject *instance, Py_ssize_t offset, PyObject *value)
+    {
+        Py_INCREF(value);
+        *(PyObject **)((char *)instance + offset) = value;
+    }
+    """
+    object wsfast_bare_instance(object cls)
+    Py_ssize_t wsfast_slot_offset(object descr)
+    void wsfast_fill_slot(object instance, Py_ssize_t offset, object value)
+
+
+# Where Frame's fields live in its slots, in field order, once _frame_slotted says that
+# Frame is slotted as expected; if it isn't (say, patched), frames are built through setattr.
+cdef Py_ssize_t _frame_slots[6]
+cdef bint _frame_slotted = False
+
+
+# How the reader builds frames: "slots" or "setattr"; None until the first reader (tests).
+_frame_build = None
+
+
+cdef _bind_frame_slots(cls):
+    global _frame_slotted, _frame_build
+    _frame_build = "setattr"
+    names = ("opcode", "data", "fin", "rsv1", "rsv2", "rsv3")
+    if tuple(field.name for field in dataclasses.fields(cls)) != names:
+        return
+    for index, name in enumerate(names):
+        offset = wsfast_slot_offset(cls.__dict__.get(name, None))
+        if offset < 0:
+            return
+        _frame_slots[index] = offset
+    _frame_slotted = True
+    _frame_build = "slots"
+
+
+cdef inline object _new_frame(object opcode, object data, bint fin, bint rsv1, bint rsv2,
+                              bint rsv3):
+    # What Frame's dataclass __init__ does, at a fraction of its cost: a frame per control
+    # frame or fragment makes that the larger part of parsing one. _Frame is exactly
+    # wsfast.frames.Frame, whose __init__ only assigns the fields.
+    frame = wsfast_bare_instance(_Frame)
+    if _frame_slotted:
+        wsfast_fill_slot(frame, _frame_slots[0], opcode)
+        wsfast_fill_slot(frame, _frame_slots[1], data)
+        wsfast_fill_slot(frame, _frame_slots[2], fin)
+        wsfast_fill_slot(frame, _frame_slots[3], rsv1)
+        wsfast_fill_slot(frame, _frame_slots[4], rsv2)
+        wsfast_fill_slot(frame, _frame_slots[5], rsv3)
+    else:
+        frame.opcode = opcode
+        frame.data = data
+        frame.fin = fin
+        frame.rsv1 = rsv1
+        frame.rsv2 = rsv2
+        frame.rsv3 = rsv3
+    return frame
+
+
 _PassthroughExtensions = ()
 
 
@@ -657,6 +746,7 @@ cdef _bind_frame_classes():
     for opcode in Opcode:
         _OPCODES[int(opcode)] = opcode
     _PassthroughExtensions = (PerMessageDeflate,)
+    _bind_frame_slots(Frame)
     # Last: `_Frame is None` is how callers tell that the others aren't bound yet, and on a
     # free-threaded build another thread may be asking meanwhile.
     _Frame = Frame
@@ -711,6 +801,9 @@ cdef class FrameReader:
     # The permessage-deflate extension when it is the only one: compressed messages in one
     # frame are inflated straight from their payload, without Frame objects.
     cdef object _deflate
+    # Its settings, fixed at negotiation: read once rather than per message.
+    cdef bint _inflate_fresh
+    cdef object _new_decoder, _decoder_wbits, _inflate_error
     # Received bytes not consumed yet are _buf[_start:_end]; _buf is NULL while drained.
     cdef unsigned char *_buf
     cdef Py_ssize_t _start, _end, _capacity
@@ -768,6 +861,12 @@ cdef class FrameReader:
         self._extensions = tuple(extensions)
         self._passthrough = all(type(ext) in _PassthroughExtensions for ext in self._extensions)
         self._deflate = self._extensions[0] if self._passthrough and len(self._extensions) == 1 else None
+        if self._deflate is not None:
+            self._inflate_fresh = self._deflate.remote_no_context_takeover
+            self._new_decoder = self._deflate.backend.module.decompressobj
+            # Negative: raw DEFLATE, no zlib wrapper (RFC 7692 §7.2.1).
+            self._decoder_wbits = -self._deflate.remote_max_window_bits
+            self._inflate_error = self._deflate.backend.error
         self._eof = False
         self._error = None
         self._closed = False
@@ -1059,20 +1158,24 @@ cdef class FrameReader:
                 return None
 
         self._have_header = False
-        if (messages and self._fin and (self._opcode == 0x1 or self._opcode == 0x2)
+        if (self._fin and (self._opcode == 0x1 or self._opcode == 0x2)
                 and self._passthrough and not (self._rsv2 or self._rsv3)):
             if not self._rsv1:
-                return self._single_frame_message(payload, length)
-            if self._deflate is not None:
-                if payload is None:
-                    payload = self._take_payload(length)
-                return self._single_compressed_message(payload)
+                if messages:
+                    return self._single_frame_message(payload, length)
+            elif self._deflate is not None:
+                if messages:
+                    return self._single_compressed_message(payload, length)
+                # RFC 7692 §6.2: the decoded frame no longer has RSV1 set.
+                return self._finish_data_frame(_new_frame(
+                    _OPCODES[self._opcode], self._inflate_whole_message(payload, length),
+                    True, False, False, False))
 
         if payload is None:
             payload = self._take_payload(length)
 
-        frame = _Frame(_OPCODES[self._opcode], payload, self._fin, self._rsv1, self._rsv2,
-                       self._rsv3)
+        frame = _new_frame(_OPCODES[self._opcode], payload, self._fin, self._rsv1, self._rsv2,
+                           self._rsv3)
         if self._extensions:
             for extension in reversed(self._extensions):
                 frame = extension.decode(frame, max_size=self._message_budget(self._opcode))
@@ -1101,15 +1204,72 @@ cdef class FrameReader:
         self._start += length
         return payload
 
-    cdef object _single_compressed_message(self, bytes payload):
-        """A whole compressed message in one frame (RFC 7692 §6.2), as str or bytes."""
+    cdef bytes _take_payload_and_tail(self, Py_ssize_t length):
+        """The awaited payload, unmasked, with the 00 00 ff ff that the sender removed put
+        back (RFC 7692 §7.2.2), so that the inflater gets it in one call without a copy."""
+        cdef bytes payload = PyBytes_FromStringAndSize(NULL, length + 4)
+        cdef unsigned char *out = <unsigned char *>PyBytes_AS_STRING(payload)
+        if self._masked:
+            wsfast_mask(self._buf + self._start, out, <size_t>length, self._key, 0)
+        else:
+            memcpy(out, self._buf + self._start, <size_t>length)
+        memcpy(out + length, b"\x00\x00\xff\xff", 4)
+        self._start += length
+        return payload
+
+    cdef bytes _inflate_whole_message(self, bytes payload, Py_ssize_t length):
+        """A compressed message in one frame, inflated within its budget (RFC 7692 §6.2).
+
+        This is PerMessageDeflate.decompress(payload, first=True, fin=True, budget) without
+        the Python call and with the tail appended while unmasking: the extension here is
+        exactly that class (``_passthrough``), so its state is known. The twin calls the
+        method; the differential tests hold the two to the same results and errors.
+        """
+        cdef bint has_tail = payload is None
+        cdef object limit
+        ext = self._deflate
+        if has_tail:
+            payload = self._take_payload_and_tail(length)
         budget = self._message_budget(self._opcode)
-        data = self._deflate.decompress(payload, True, True, budget)
+        # ext.decode_cont_data is False already: only a fragmented compressed message sets
+        # it, and its last frame, which the reader required before this one, clears it.
+        # RFC 7692 §7.1.1: without context takeover each message starts from an empty window
+        # (and ext.decoder stays None: the previous message's last frame dropped it); after a
+        # final block (§7.2.3.4) the next message is a new DEFLATE stream.
+        if self._inflate_fresh:
+            decoder = self._new_decoder(self._decoder_wbits)
+        else:
+            decoder = ext.decoder
+            if decoder is None or decoder.eof:
+                decoder = self._new_decoder(self._decoder_wbits)
+                ext.decoder = decoder
+        try:
+            if budget is None:
+                data = decoder.decompress(payload)
+                if not has_tail:
+                    rest = decoder.decompress(_DEFLATE_TAIL)
+                    if rest:
+                        data += rest
+            else:
+                # One byte more than the room left proves the message too big while
+                # inflating at most that much, however far the input would expand.
+                limit = budget + 1
+                data = decoder.decompress(payload, limit)
+                if not has_tail and len(data) < limit:
+                    rest = decoder.decompress(_DEFLATE_TAIL, limit - len(data))
+                    if rest:
+                        data += rest
+                if len(data) > budget:
+                    raise PayloadTooBig(None, budget)
+        except self._inflate_error as exc:
+            raise ProtocolError("decompression failed") from exc
         if type(data) is not bytes:
             data = bytes(data)
-        # As in _finish_data_frame: in case a backend ignores the budget.
-        if budget is not None and PyBytes_GET_SIZE(data) > budget:
-            raise PayloadTooBig(PyBytes_GET_SIZE(data), budget, 0)
+        return data
+
+    cdef object _single_compressed_message(self, bytes payload, Py_ssize_t length):
+        """A whole compressed message in one frame (RFC 7692 §6.2), as str or bytes."""
+        cdef bytes data = self._inflate_whole_message(payload, length)
         self._message_opcode = -1
         if self._opcode == 0x2:
             return data
@@ -1297,7 +1457,14 @@ cdef class FrameReader:
             raise PayloadTooBig(size, budget, self._message_size)
         self._message_size += size
         if self._message_opcode == 0x1:
-            if self._compressed or self._validated < size:
+            if type(data) is bytes and (self._compressed or self._validated < size):
+                if self._compressed:
+                    self._validator._feed(<const unsigned char *>PyBytes_AS_STRING(data), size)
+                else:
+                    self._validator._feed(
+                        <const unsigned char *>PyBytes_AS_STRING(data) + self._validated,
+                        size - self._validated)
+            elif self._compressed or self._validated < size:
                 _get_buffer(data, &view, "data")
                 try:
                     if self._compressed:

@@ -158,7 +158,10 @@ def _is_utf8_fragment(data: bytes, starts_clean: bool, ends_clean: bool) -> bool
     return "\\x" not in repr(text)
 
 
-@dataclasses.dataclass
+# Slots: a frame per control frame or fragment is built at a high rate, and the extension
+# builds it by storing the fields straight into their slots (a dict-backed instance costs it
+# a key lookup per field); a slotted frame is also a third smaller.
+@dataclasses.dataclass(slots=True)
 class Frame:
     """A WebSocket frame: opcode, payload and the FIN and RSV bits (RFC 6455 §5.2)."""
 
