@@ -117,16 +117,22 @@ static void mask_neon(const unsigned char *src, unsigned char *dst, size_t n,
 }
 #endif
 
+#define SMALL_PAYLOAD 256
+
 static mask_kernel selected_kernel = mask_word64;
 static const char *selected_name = "word64";
+/* Whether small payloads may use the baseline vector unit (not when scalar is forced). */
+static int small_payload_simd = 0;
 
 void wsfast_mask_init(int force_scalar)
 {
     if (force_scalar) {
         selected_kernel = mask_word64;
         selected_name = "word64";
+        small_payload_simd = 0;
         return;
     }
+    small_payload_simd = 1;
 #if defined(WSFAST_X86_64)
     if (wsfast_cpu_has_avx2()) {
         selected_kernel = mask_avx2;
@@ -146,18 +152,81 @@ const char *wsfast_mask_impl(void)
     return selected_name;
 }
 
+/* The key for a vector that starts at payload offset `offset`, as a little-endian word:
+ * byte j of it is key[(offset + j) % 4]. */
+static inline uint32_t key_word_at(const unsigned char *key, size_t offset)
+{
+    unsigned char rotated[4];
+    uint32_t word;
+    size_t k;
+    for (k = 0; k < 4; k++) rotated[k] = key[(k + offset) & 3];
+    memcpy(&word, rotated, 4);
+    return word;
+}
+
+/* Small payloads (most WebSocket messages, and every control frame) are masked inline here:
+ * below a few vectors the wide kernels' call, alignment prologue and AVX state cleanup cost
+ * more than the XOR itself. The last, partial vector is covered by a full one ending at the
+ * payload's end, overlapping the one before: it is loaded before anything is stored, so the
+ * overlap is written twice with the same bytes even when masking in place. */
+static void mask_small(const unsigned char *src, unsigned char *dst, size_t n,
+                       const unsigned char *key)
+{
+    uint32_t key32, last32, head32, tail32;
+    uint64_t key64, last64, word;
+    size_t i;
+    memcpy(&key32, key, 4);
+#ifdef WSFAST_X86_64
+    if (n >= 16 && small_payload_simd) {
+        /* SSE2 is part of the x86-64 baseline. */
+        __m128i key_vector = _mm_set1_epi32((int)key32);
+        __m128i last = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(src + n - 16)),
+                                     _mm_set1_epi32((int)key_word_at(key, n - 16)));
+        for (i = 0; i + 16 <= n; i += 16) {
+            __m128i a = _mm_loadu_si128((const __m128i *)(src + i));
+            _mm_storeu_si128((__m128i *)(dst + i), _mm_xor_si128(a, key_vector));
+        }
+        _mm_storeu_si128((__m128i *)(dst + n - 16), last);
+        return;
+    }
+#endif
+    if (n >= 8) {
+        key64 = ((uint64_t)key32 << 32) | key32;
+        memcpy(&last64, src + n - 8, 8);
+        last32 = key_word_at(key, n - 8);
+        last64 ^= ((uint64_t)last32 << 32) | last32;
+        for (i = 0; i + 8 <= n; i += 8) {
+            memcpy(&word, src + i, 8);
+            word ^= key64;
+            memcpy(dst + i, &word, 8);
+        }
+        memcpy(dst + n - 8, &last64, 8);
+    } else if (n >= 4) {
+        memcpy(&head32, src, 4);
+        memcpy(&tail32, src + n - 4, 4);
+        head32 ^= key32;
+        tail32 ^= key_word_at(key, n - 4);
+        memcpy(dst, &head32, 4);
+        memcpy(dst + n - 4, &tail32, 4);
+    } else {
+        for (i = 0; i < n; i++) dst[i] = src[i] ^ key[i];
+    }
+}
+
 void wsfast_mask(const unsigned char *src, unsigned char *dst, size_t n,
                  const unsigned char key[4], size_t phase)
 {
     unsigned char rotated[4];
     size_t k;
-    for (k = 0; k < 4; k++) {
-        rotated[k] = key[(k + phase) & 3];
+    if (phase & 3) {
+        for (k = 0; k < 4; k++) {
+            rotated[k] = key[(k + phase) & 3];
+        }
+        key = rotated;
     }
-    /* Below one vector the call overhead of a wide kernel outweighs its work. */
-    if (n < 16) {
-        mask_word64(src, dst, n, rotated);
+    if (n >= SMALL_PAYLOAD) {
+        selected_kernel(src, dst, n, key);
     } else {
-        selected_kernel(src, dst, n, rotated);
+        mask_small(src, dst, n, key);
     }
 }
