@@ -62,6 +62,9 @@ class Assembler:
         self.closed = False
         # Called when a getter has taken everything queued before an error; see end_valid().
         self.on_end_of_valid: Callable[[], Any] | None = None
+        # The loop of the first wait, kept: on CPython 3.11 asyncio.get_running_loop() makes
+        # a getpid() system call, one per message received.
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     # Producer side: the connection.
 
@@ -118,7 +121,10 @@ class Assembler:
                 self.on_end_of_valid = None
                 on_end_of_valid()
                 continue
-            waiter = self.waiter = asyncio.get_running_loop().create_future()
+            loop = self.loop
+            if loop is None:
+                loop = self.loop = asyncio.get_running_loop()
+            waiter = self.waiter = loop.create_future()
             try:
                 await waiter
             finally:
