@@ -191,7 +191,8 @@ def _connect(client, uri, unix_path=None, **kwargs):
         ("websockets", "asyncio"): ws_asyncio_client if websockets else None,
         ("websockets", "sync"): ws_sync_client if websockets else None,
     }[lib, layer]
-    kwargs.update(open_timeout=WAIT, close_timeout=WAIT)
+    kwargs.setdefault("open_timeout", WAIT)
+    kwargs.setdefault("close_timeout", WAIT)
     if unix_path is None:
         return layer, lambda: module.connect(uri, **kwargs)
     return layer, lambda: module.unix_connect(str(unix_path), uri, **kwargs)
@@ -547,6 +548,23 @@ def test_server_name_and_ssl_true(mode):
     run(body, timeout=20)
 
 
+def fetch_over_tls(client, uri, client_context):
+    """fetch(), with one more attempt for websockets' threading client.
+
+    Its reading thread and the thread that sends the request share one SSLSocket, and about
+    once in 300 connections its request never reaches the server: the server reads no byte
+    until its open_timeout, the client times out waiting for the response. It does that
+    against websockets' own asyncio server as well (5 to 9 in 3,000 connections, websockets
+    17.4), and wsfast's threading client never did (0 in 3,000), so it is the client's.
+    """
+    if client != "websockets-sync":
+        return fetch(client, uri, ssl=client_context)
+    try:
+        return fetch(client, uri, ssl=client_context, open_timeout=2)
+    except (TimeoutError, ws_exceptions.ConnectionClosed):
+        return fetch(client, uri, ssl=client_context)
+
+
 @needs_werkzeug
 @pytest.mark.parametrize("mode", MODES)
 def test_ssl_context_enables_tls(mode):
@@ -563,7 +581,7 @@ def test_ssl_context_enables_tls(mode):
         with serving(mode, "wsfast", make_map(mode), ssl=server_context) as port:
             base = f"wss://127.0.0.1:{port}"
             for client in CLIENTS:
-                report = fetch(client, f"{base}/rooms/8", ssl=client_context)
+                report = fetch_over_tls(client, f"{base}/rooms/8", client_context)
                 assert report["kwargs"] == {"room": ["int", "8"]}, client
             # The redirect points to wss://, and clients follow it over TLS. Not websockets'
             # threading client: following a redirect over TLS, it now and then times out or
