@@ -1446,6 +1446,13 @@ cdef class FrameReader:
         self._validated = available
         return 0
 
+    cdef int _validate_rest(self, const unsigned char *data, Py_ssize_t size) except -1:
+        """Validate what of a complete text frame's payload wasn't validated as it arrived:
+        all of it if it was compressed (it is checked once inflated), else from _validated."""
+        cdef Py_ssize_t start = 0 if self._compressed else self._validated
+        self._validator._feed(data + start, size - start)
+        return 0
+
     cdef object _finish_data_frame(self, frame):
         data = frame.data
         cdef Py_ssize_t size = len(data)
@@ -1457,24 +1464,15 @@ cdef class FrameReader:
             raise PayloadTooBig(size, budget, self._message_size)
         self._message_size += size
         if self._message_opcode == 0x1:
-            if type(data) is bytes and (self._compressed or self._validated < size):
-                if self._compressed:
-                    self._validator._feed(<const unsigned char *>PyBytes_AS_STRING(data), size)
+            if self._compressed or self._validated < size:
+                if type(data) is bytes:
+                    self._validate_rest(<const unsigned char *>PyBytes_AS_STRING(data), size)
                 else:
-                    self._validator._feed(
-                        <const unsigned char *>PyBytes_AS_STRING(data) + self._validated,
-                        size - self._validated)
-            elif self._compressed or self._validated < size:
-                _get_buffer(data, &view, "data")
-                try:
-                    if self._compressed:
-                        self._validator._feed(<const unsigned char *>view.buf, size)
-                    else:
-                        self._validator._feed(
-                            <const unsigned char *>view.buf + self._validated,
-                            size - self._validated)
-                finally:
-                    PyBuffer_Release(&view)
+                    _get_buffer(data, &view, "data")
+                    try:
+                        self._validate_rest(<const unsigned char *>view.buf, size)
+                    finally:
+                        PyBuffer_Release(&view)
             if self._fin:
                 self._validator._finish()
         if self._fin:

@@ -7,6 +7,18 @@
 #include "cpu.h"
 #include "mask.h"
 
+/* The key for a vector that starts at payload offset `offset`, as a little-endian word:
+ * byte j of it is key[(offset + j) % 4]. */
+static inline uint32_t key_word_at(const unsigned char *key, size_t offset)
+{
+    unsigned char rotated[4];
+    uint32_t word;
+    size_t k;
+    for (k = 0; k < 4; k++) rotated[k] = key[(k + offset) & 3];
+    memcpy(&word, rotated, 4);
+    return word;
+}
+
 typedef void (*mask_kernel)(const unsigned char *, unsigned char *, size_t, const unsigned char *);
 
 /* Handles whatever a wider kernel leaves: 8 bytes at a time, then single bytes. The key passed
@@ -63,15 +75,15 @@ static void mask_avx2(const unsigned char *src, unsigned char *dst, size_t n,
     uint32_t key32;
     __m256i key_vector;
     unsigned char rotated[4];
-    size_t i = (32 - ((uintptr_t)dst & 31)) & 31, k;
+    size_t i = (32 - ((uintptr_t)dst & 31)) & 31;
     /* Unaligned stores that straddle cache lines cost more than unaligned loads: mask up to
      * 31 bytes so that the stores below land on 32-byte boundaries, then rotate the key to
      * the phase of the first aligned byte. */
     if (i > n) i = n;
     mask_word64(src, dst, i, key);
-    for (k = 0; k < 4; k++) rotated[k] = key[(k + i) & 3];
+    key32 = key_word_at(key, i);
+    memcpy(rotated, &key32, 4);
     key = rotated;
-    memcpy(&key32, key, 4);
     key_vector = _mm256_set1_epi32((int)key32);
     for (; i + 128 <= n; i += 128) {
         __m256i a = _mm256_loadu_si256((const __m256i *)(src + i));
@@ -152,17 +164,6 @@ const char *wsfast_mask_impl(void)
     return selected_name;
 }
 
-/* The key for a vector that starts at payload offset `offset`, as a little-endian word:
- * byte j of it is key[(offset + j) % 4]. */
-static inline uint32_t key_word_at(const unsigned char *key, size_t offset)
-{
-    unsigned char rotated[4];
-    uint32_t word;
-    size_t k;
-    for (k = 0; k < 4; k++) rotated[k] = key[(k + offset) & 3];
-    memcpy(&word, rotated, 4);
-    return word;
-}
 
 /* Small payloads (most WebSocket messages, and every control frame) are masked inline here:
  * below a few vectors the wide kernels' call, alignment prologue and AVX state cleanup cost
@@ -217,11 +218,10 @@ void wsfast_mask(const unsigned char *src, unsigned char *dst, size_t n,
                  const unsigned char key[4], size_t phase)
 {
     unsigned char rotated[4];
-    size_t k;
+    uint32_t rotated_word;
     if (phase & 3) {
-        for (k = 0; k < 4; k++) {
-            rotated[k] = key[(k + phase) & 3];
-        }
+        rotated_word = key_word_at(key, phase);
+        memcpy(rotated, &rotated_word, 4);
         key = rotated;
     }
     if (n >= SMALL_PAYLOAD) {
