@@ -455,6 +455,10 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_discard_mask_keys)
 
 
+# Methods as plain C methods, not cyfunctions: a connection calls these once or more per
+# message, and the cyfunction's keyword-capable calling convention costs more than the work of
+# a small frame.
+@cython.binding(False)
 @cython.final
 cdef class FrameWriter:
     """Messages in, frame bytes out, in one call: compression (RFC 7692 §7.2.1), header,
@@ -647,6 +651,9 @@ cdef class _ReceiveBuffer:
 
 _Frame = None
 _OPCODES = {}
+# The Opcode member of each value 0-15, None for the reserved ones: indexed by the 4 bits of
+# a header that _check_header accepted (RFC 6455 §5.2), without a dictionary lookup.
+cdef tuple _opcode_members = (None,) * 16
 _DEFLATE_TAIL = b"\x00\x00\xff\xff"
 
 
@@ -675,6 +682,19 @@ cdef extern from *:
         return member->offset;
     }
 
+    /* What object.__new__(cls) does once it has checked its arguments: for a class that
+     * doesn't override __new__ (checked when binding), the allocation is all there is. */
+    static PyObject *wsfast_alloc_instance(PyObject *cls)
+    {
+        return ((PyTypeObject *)cls)->tp_alloc((PyTypeObject *)cls, 0);
+    }
+
+    /* Whether instances of cls are made by object.__new__ itself. */
+    static int wsfast_uses_object_new(PyObject *cls)
+    {
+        return ((PyTypeObject *)cls)->tp_new == PyBaseObject_Type.tp_new;
+    }
+
     /* A fresh instance's slot, empty until now: no reference to drop. */
     static void wsfast_fill_slot(PyObject *instance, Py_ssize_t offset, PyObject *value)
     {
@@ -683,6 +703,8 @@ cdef extern from *:
     }
     """
     object wsfast_bare_instance(object cls)
+    object wsfast_alloc_instance(object cls)
+    bint wsfast_uses_object_new(object cls)
     Py_ssize_t wsfast_slot_offset(object descr)
     void wsfast_fill_slot(object instance, Py_ssize_t offset, object value)
 
@@ -703,6 +725,8 @@ cdef _bind_frame_slots(cls):
     names = ("opcode", "data", "fin", "rsv1", "rsv2", "rsv3")
     if tuple(field.name for field in dataclasses.fields(cls)) != names:
         return
+    if not wsfast_uses_object_new(cls):
+        return
     for index, name in enumerate(names):
         offset = wsfast_slot_offset(cls.__dict__.get(name, None))
         if offset < 0:
@@ -717,8 +741,8 @@ cdef inline object _new_frame(object opcode, object data, bint fin, bint rsv1, b
     # What Frame's dataclass __init__ does, at a fraction of its cost: a frame per control
     # frame or fragment makes that the larger part of parsing one. _Frame is exactly
     # wsfast.frames.Frame, whose __init__ only assigns the fields.
-    frame = wsfast_bare_instance(_Frame)
     if _frame_slotted:
+        frame = wsfast_alloc_instance(_Frame)
         wsfast_fill_slot(frame, _frame_slots[0], opcode)
         wsfast_fill_slot(frame, _frame_slots[1], data)
         wsfast_fill_slot(frame, _frame_slots[2], fin)
@@ -726,6 +750,7 @@ cdef inline object _new_frame(object opcode, object data, bint fin, bint rsv1, b
         wsfast_fill_slot(frame, _frame_slots[4], rsv2)
         wsfast_fill_slot(frame, _frame_slots[5], rsv3)
     else:
+        frame = wsfast_bare_instance(_Frame)
         frame.opcode = opcode
         frame.data = data
         frame.fin = fin
@@ -740,11 +765,12 @@ _PassthroughExtensions = ()
 
 cdef _bind_frame_classes():
     # Bound on first use: wsfast.frames imports this module (through wsfast.speedups) first.
-    global _Frame, _PassthroughExtensions
+    global _Frame, _PassthroughExtensions, _opcode_members
     from wsfast.extensions.permessage_deflate import PerMessageDeflate
     from wsfast.frames import Frame, Opcode
     for opcode in Opcode:
         _OPCODES[int(opcode)] = opcode
+    _opcode_members = tuple(_OPCODES.get(value) for value in range(16))
     _PassthroughExtensions = (PerMessageDeflate,)
     _bind_frame_slots(Frame)
     # Last: `_Frame is None` is how callers tell that the others aren't bound yet, and on a
@@ -774,6 +800,7 @@ cdef long long _limit(object value, str name) except? -2:
     return <long long>value
 
 
+@cython.binding(False)  # as FrameWriter
 @cython.final
 cdef class FrameReader:
     """Bytes from the transport in, validated frames or messages out.
@@ -897,18 +924,13 @@ cdef class FrameReader:
 
     def feed_data(self, data):
         """Buffer more bytes received from the transport."""
-        cdef Py_buffer view
         with cython.critical_section(self):
             self._enter()
             try:
                 if self._eof:
                     raise EOFError("stream ended")
                 self._forget_export()
-                _get_buffer(data, &view, "data")
-                try:
-                    self._append(<const unsigned char *>view.buf, view.len)
-                finally:
-                    PyBuffer_Release(&view)
+                self._append_object(data)
             finally:
                 self._busy = False
 
@@ -982,6 +1004,17 @@ cdef class FrameReader:
             self._export_ptr = NULL
             self._export_len = 0
         return 0
+
+    cdef int _append_object(self, data) except -1:
+        cdef Py_buffer view
+        # bytes, what transports hand over, without the cost of a buffer export.
+        if type(data) is bytes:
+            return self._append(<const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+        _get_buffer(data, &view, "data")
+        try:
+            return self._append(<const unsigned char *>view.buf, view.len)
+        finally:
+            PyBuffer_Release(&view)
 
     cdef int _append(self, const unsigned char *data, Py_ssize_t n) except -1:
         cdef Py_ssize_t direct
@@ -1073,21 +1106,13 @@ cdef class FrameReader:
 
     def feed_messages(self, data):
         """:meth:`feed_data` then :meth:`read_messages`, in one call."""
-        cdef Py_buffer view
         with cython.critical_section(self):
             self._enter()
             try:
                 if self._eof:
                     raise EOFError("stream ended")
                 self._forget_export()
-                if type(data) is bytes:
-                    self._append(<const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
-                else:
-                    _get_buffer(data, &view, "data")
-                    try:
-                        self._append(<const unsigned char *>view.buf, view.len)
-                    finally:
-                        PyBuffer_Release(&view)
+                self._append_object(data)
                 return self._read_messages()
             finally:
                 self._busy = False
@@ -1167,15 +1192,16 @@ cdef class FrameReader:
                 if messages:
                     return self._single_compressed_message(payload, length)
                 # RFC 7692 §6.2: the decoded frame no longer has RSV1 set.
-                return self._finish_data_frame(_new_frame(
-                    _OPCODES[self._opcode], self._inflate_whole_message(payload, length),
-                    True, False, False, False))
+                payload = self._inflate_whole_message(payload, length)
+                return self._finish_data_frame(
+                    _new_frame(_opcode_members[self._opcode], payload, True, False, False, False),
+                    payload)
 
         if payload is None:
             payload = self._take_payload(length)
 
-        frame = _new_frame(_OPCODES[self._opcode], payload, self._fin, self._rsv1, self._rsv2,
-                           self._rsv3)
+        frame = _new_frame(_opcode_members[self._opcode], payload, self._fin, self._rsv1,
+                           self._rsv2, self._rsv3)
         if self._extensions:
             for extension in reversed(self._extensions):
                 frame = extension.decode(frame, max_size=self._message_budget(self._opcode))
@@ -1184,7 +1210,7 @@ cdef class FrameReader:
             if messages and self._opcode == 0x8:
                 self._closed = True
             return frame
-        frame = self._finish_data_frame(frame)
+        frame = self._finish_data_frame(frame, frame.data if self._extensions else payload)
         if messages and self._fin and self._opcode != 0x0:
             # A compressed message in one frame: deliver it as a message too.
             data = frame.data
@@ -1453,8 +1479,8 @@ cdef class FrameReader:
         self._validator._feed(data + start, size - start)
         return 0
 
-    cdef object _finish_data_frame(self, frame):
-        data = frame.data
+    cdef object _finish_data_frame(self, frame, data):
+        """Account for a data frame whose payload, once decoded, is ``data``."""
         cdef Py_ssize_t size = len(data)
         cdef Py_buffer view
         # Uncompressed sizes were checked from the header; inflated ones are bounded by the
