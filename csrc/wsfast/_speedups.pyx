@@ -552,6 +552,10 @@ cdef Py_ssize_t RECV_MIN_FREE = 16 * 1024
 # so that a header announcing a huge length cannot reserve memory before its data comes.
 cdef Py_ssize_t DIRECT_MIN = 32 * 1024
 cdef Py_ssize_t DIRECT_MAX = 64 * 1024 * 1024
+# Masked text in a borrowed bytes object is unmasked on the stack up to this size (messages
+# from clients are mostly small) rather than after copying the rest of the object.
+cdef enum:
+    SCRATCH_SIZE = 1024
 
 # Drained readers give their receive buffer back to this pool, so that an idle connection holds
 # none (10,000 idle connections must not hold 64 KiB each) while busy ones reuse a warm buffer
@@ -834,6 +838,10 @@ cdef class FrameReader:
     # Received bytes not consumed yet are _buf[_start:_end]; _buf is NULL while drained.
     cdef unsigned char *_buf
     cdef Py_ssize_t _start, _end, _capacity
+    # A bytes object fed while the reader was drained: _buf points into it, and its frames
+    # are parsed where they are, without a copy. What is left of it is copied into a buffer
+    # of the reader's own as soon as more bytes arrive or a byte must be written.
+    cdef bytes _borrowed
     # The region handed out by get_buffer(), until buffer_updated().
     cdef unsigned char *_export_ptr
     cdef Py_ssize_t _export_len
@@ -1007,8 +1015,16 @@ cdef class FrameReader:
 
     cdef int _append_object(self, data) except -1:
         cdef Py_buffer view
-        # bytes, what transports hand over, without the cost of a buffer export.
+        # bytes, what transports hand over, without the cost of a buffer export, and while
+        # drained without a copy: an immutable object can be read later where it is.
         if type(data) is bytes:
+            if (self._buf == NULL and self._payload is None and not self._closed
+                    and PyBytes_GET_SIZE(data) > 0):
+                self._borrowed = <bytes>data
+                self._buf = <unsigned char *>PyBytes_AS_STRING(data)
+                self._start = 0
+                self._end = self._capacity = PyBytes_GET_SIZE(data)
+                return 0
             return self._append(<const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
         _get_buffer(data, &view, "data")
         try:
@@ -1040,6 +1056,8 @@ cdef class FrameReader:
         cdef unsigned char *buffer
         cdef unsigned char *old
         cdef Py_ssize_t old_capacity
+        if self._borrowed is not None:
+            return self._own_buffer(extra)
         if self._capacity - self._end >= extra:
             return 0
         if self._exports:
@@ -1070,9 +1088,36 @@ cdef class FrameReader:
             _free_receive_buffer(old, old_capacity)
         return 0
 
+    cdef int _own_buffer(self, Py_ssize_t extra) except -1:
+        """Copy the unconsumed bytes of the borrowed object into a buffer of the reader's own,
+        with room for ``extra`` more."""
+        cdef Py_ssize_t used = self._end - self._start
+        cdef Py_ssize_t capacity = max(RECV_SIZE, used + extra)
+        cdef unsigned char *buffer
+        if capacity == RECV_SIZE:
+            buffer = _pool_take()
+            if self._borrowed is None:
+                # The pool's critical section let another thread in, and it took over first.
+                _pool_give(buffer)
+                return self._reserve(extra)
+        else:
+            buffer = <unsigned char *>PyMem_RawMalloc(capacity)
+            if buffer == NULL:
+                raise MemoryError()
+        memcpy(buffer, self._buf + self._start, used)
+        self._buf, self._capacity = buffer, capacity
+        self._start, self._end = 0, used
+        self._borrowed = None
+        return 0
+
     cdef void _release_buffer(self) noexcept:
         cdef unsigned char *buffer = self._buf
         cdef Py_ssize_t capacity = self._capacity
+        if self._borrowed is not None:
+            self._borrowed = None
+            self._buf = NULL
+            self._start = self._end = self._capacity = 0
+            return
         # The reader's state is consistent before the pool is entered: the pool's critical
         # section may let another thread into this reader, which must not give the same
         # buffer back a second time.
@@ -1322,16 +1367,25 @@ cdef class FrameReader:
     cdef object _single_frame_message(self, bytes payload, Py_ssize_t length):
         """A whole text or binary message in one frame, as str or bytes (the hot path)."""
         cdef unsigned char *data
+        cdef unsigned char scratch[SCRATCH_SIZE]
         self._message_opcode = -1
         if self._opcode == 0x2:
             return payload if payload is not None else self._take_payload(length)
         if payload is not None:
             data = <unsigned char *>PyBytes_AS_STRING(payload)
         else:
-            # The bytes are consumed here: unmask them where they are, no copy.
             data = self._buf + self._start
             if self._masked:
-                wsfast_mask(data, data, <size_t>length, self._key, 0)
+                if self._borrowed is not None and length <= SCRATCH_SIZE:
+                    wsfast_mask(data, scratch, <size_t>length, self._key, 0)
+                    data = scratch
+                else:
+                    # The bytes are consumed here: unmask them where they are, no copy
+                    # (into the reader's own buffer first if they are borrowed).
+                    if self._borrowed is not None:
+                        self._own_buffer(0)
+                        data = self._buf + self._start
+                    wsfast_mask(data, data, <size_t>length, self._key, 0)
             self._start += length
         return self._decode_text(data, length)
 
