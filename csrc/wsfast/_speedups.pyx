@@ -457,8 +457,10 @@ if hasattr(os, "register_at_fork"):
 
 # Methods as plain C methods, not cyfunctions: a connection calls these once or more per
 # message, and the cyfunction's keyword-capable calling convention costs more than the work of
-# a small frame.
+# a small frame. Their signatures, which cyfunctions carry, are embedded for inspect instead.
 @cython.binding(False)
+@cython.embedsignature(True)
+@cython.embedsignature.format("clinic")
 @cython.final
 cdef class FrameWriter:
     """Messages in, frame bytes out, in one call: compression (RFC 7692 §7.2.1), header,
@@ -805,6 +807,8 @@ cdef long long _limit(object value, str name) except? -2:
 
 
 @cython.binding(False)  # as FrameWriter
+@cython.embedsignature(True)
+@cython.embedsignature.format("clinic")
 @cython.final
 cdef class FrameReader:
     """Bytes from the transport in, validated frames or messages out.
