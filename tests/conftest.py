@@ -78,6 +78,12 @@ def codec(request):
     return PYTHON
 
 
+@pytest.fixture
+def reader_class(codec):
+    """The FrameReader under test, of each implementation."""
+    return codec.FrameReader
+
+
 def pytest_report_header(config):
     if CYTHON is None:
         return [f"wsfast codec: cython unavailable ({CYTHON_SKIP_REASON})"]

@@ -4,7 +4,8 @@ What is left of such an object when more bytes arrive, or when a byte must be wr
 text is unmasked in place), is copied into the reader's own buffer first. These tests pin what
 a caller can observe of that: the object fed is never written to, every frame comes out the
 same as from a copy, and the reader lets go of the object once it has consumed it. Both
-implementations run them; the twin copies everything, and must give the same results.
+implementations run them (the ``reader_class`` fixture); the twin copies everything, and must
+give the same results.
 """
 
 from __future__ import annotations
@@ -17,11 +18,6 @@ import pytest
 
 import wsfast._speedups_py as python_codec
 from wsfast.frames import Opcode
-
-try:
-    import wsfast._speedups as cython_codec
-except ImportError:  # pragma: no cover - reported by the reader_class fixture's skip
-    cython_codec = None
 
 KEY = b"\x37\xfa\x21\x3d"
 # The Cython reader unmasks text of up to 1 KiB from a borrowed object on the stack, and
@@ -46,15 +42,6 @@ def text_of(size, seed):
         characters.append(character)
         used += width
     return "".join(characters)
-
-
-@pytest.fixture(params=["cython", "python"])
-def reader_class(request):
-    if request.param == "python":
-        return python_codec.FrameReader
-    if cython_codec is None:
-        pytest.skip("the Cython extension is not built")
-    return cython_codec.FrameReader
 
 
 @pytest.mark.parametrize("size", TEXT_SIZES)

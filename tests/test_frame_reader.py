@@ -44,15 +44,6 @@ def run(reader_class, stream, splits, **options):
     return results
 
 
-@pytest.fixture(params=["cython", "python"])
-def reader_class(request):
-    if request.param == "python":
-        return python_codec.FrameReader
-    if cython_codec is None:
-        pytest.skip("the Cython extension is not built")
-    return cython_codec.FrameReader
-
-
 # Rules, on each implementation ---------------------------------------------------------------
 
 

@@ -43,15 +43,6 @@ def frame(opcode, payload, fin=True, rsv1=False, mask=KEY):
     return python_codec.serialize_frame(opcode, payload, fin, rsv1, False, False, mask)
 
 
-@pytest.fixture(params=["cython", "python"])
-def reader_class(request):
-    if request.param == "python":
-        return python_codec.FrameReader
-    if cython_codec is None:
-        pytest.skip("the Cython extension is not built")
-    return cython_codec.FrameReader
-
-
 # Writing and reading -------------------------------------------------------------------------
 
 
