@@ -28,6 +28,8 @@ import time
 import traceback
 import urllib.parse
 
+from agent_options import add_library_options
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -42,14 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=600,
         help="give up a case after this many seconds (default 600; the suite's own limit is 480)",
     )
-    parser.add_argument(
-        "--max-fragments",
-        type=int,
-        default=2**17,
-        help="frames per message, through WEBSOCKETS_MAX_FRAGMENTS (default 2**17: cases "
-        "9.3.* and 9.4.* send 4 MiB in 64-byte frames; the library's default is 4096)",
-    )
-    parser.add_argument("--library", choices=["wsfast", "websockets"], default="wsfast")
+    add_library_options(parser)
     return parser.parse_args(argv)
 
 

@@ -23,6 +23,8 @@ import os
 import signal
 import sys
 
+from agent_options import add_library_options
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -32,14 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--max-size", type=int, default=2**25, help="max_size (default 2**25, for cases 9.*)"
     )
-    parser.add_argument(
-        "--max-fragments",
-        type=int,
-        default=2**17,
-        help="frames per message, through WEBSOCKETS_MAX_FRAGMENTS (default 2**17: cases "
-        "9.3.* and 9.4.* send 4 MiB in 64-byte frames; the library's default is 4096)",
-    )
-    parser.add_argument("--library", choices=["wsfast", "websockets"], default="wsfast")
+    add_library_options(parser)
     return parser.parse_args(argv)
 
 
