@@ -32,6 +32,7 @@ import uuid
 import pytest
 from asyncio_support import run as run_async
 from sync_support import LoopThread, run, start_thread, stop_server
+from websockets_support import FIRST_TLS_ATTEMPT_TIMEOUT
 
 import wsfast
 from wsfast.asyncio import client as wsfast_asyncio_client
@@ -549,18 +550,12 @@ def test_server_name_and_ssl_true(mode):
 
 
 def fetch_over_tls(client, uri, client_context):
-    """fetch(), with one more attempt for websockets' threading client.
-
-    Its reading thread and the thread that sends the request share one SSLSocket, and about
-    once in 300 connections its request never reaches the server: the server reads no byte
-    until its open_timeout, the client times out waiting for the response. It does that
-    against websockets' own asyncio server as well (5 to 9 in 3,000 connections, websockets
-    17.4), and wsfast's threading client never did (0 in 3,000), so it is the client's.
-    """
+    """fetch(), with one more attempt for websockets' threading client, whose opening
+    handshake over TLS sometimes never reaches the server (websockets_sync_tls_connect)."""
     if client != "websockets-sync":
         return fetch(client, uri, ssl=client_context)
     try:
-        return fetch(client, uri, ssl=client_context, open_timeout=2)
+        return fetch(client, uri, ssl=client_context, open_timeout=FIRST_TLS_ATTEMPT_TIMEOUT)
     except (TimeoutError, ws_exceptions.ConnectionClosed):
         return fetch(client, uri, ssl=client_context)
 

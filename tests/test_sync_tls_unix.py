@@ -26,7 +26,13 @@ import time
 import pytest
 import trustme
 from sync_support import Background, SplittingRelay, run, serving_sync
-from websockets_support import HAVE_WEBSOCKETS, lib_param, needs_websockets, websockets_module
+from websockets_support import (
+    HAVE_WEBSOCKETS,
+    lib_param,
+    needs_websockets,
+    websockets_module,
+    websockets_sync_tls_connect,
+)
 
 from wsfast.exceptions import (
     ConnectionClosed,
@@ -59,7 +65,7 @@ if HAVE_WEBSOCKETS:  # Python 3.11+ (websockets_support)
     CLOSED_OK += (ws_exceptions.ConnectionClosedOK,)
     CLOSED_ERROR += (ws_exceptions.ConnectionClosedError,)
     SERVE["websockets"] = ws_server.serve
-    CONNECT["websockets"] = ws_client.connect
+    CONNECT["websockets"] = websockets_sync_tls_connect
     UNIX_SERVE["websockets"] = ws_server.unix_serve
     UNIX_CONNECT["websockets"] = ws_client.unix_connect
 
@@ -454,7 +460,7 @@ def test_tls_server_close_with_split_records(server_lib, server_context, client_
         with (
             tls_serving(server_lib, handler, server_context, close_timeout=WAIT) as (_, port),
             SplittingRelay(port, split="client") as relay,
-            ws_client.connect(f"wss://localhost:{relay.port}/", ssl=client_context) as ws,
+            websockets_sync_tls_connect(f"wss://localhost:{relay.port}/", ssl=client_context) as ws,
         ):
             assert ws.recv(timeout=WAIT) == "ready"
             ws.send("close")
