@@ -13,11 +13,12 @@ from typing import Any
 from . import exceptions as _exceptions
 from .exceptions import *  # noqa: F403 - the exception API is part of the top-level namespace
 from .speedups import FALLBACK_REASON, IMPLEMENTATION
-
-__version__ = "0.1.0"
+from .version import version as __version__
 
 # Name -> module that defines it, relative to this package.
 _LAZY = {
+    # Standing in for websockets in third-party code
+    "install_as_websockets": "._install",
     # asyncio client and server
     "connect": ".asyncio.client",
     "unix_connect": ".asyncio.client",

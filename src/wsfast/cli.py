@@ -6,6 +6,8 @@
   ``/close [code [reason]]`` send a ping or close, ``//...`` sends a line starting with ``/``.
 * ``python -m wsfast probe URL ...`` performs one handshake and explains it (:mod:`.probe`).
 * ``python -m wsfast serve --echo [--host H] [--port P]`` runs an echo server.
+* ``python -m wsfast run uvicorn app:app`` runs a program with wsfast installed as websockets
+  (:mod:`._launch`).
 
 This module only parses arguments and drives the asyncio API; the probe lives in
 :mod:`wsfast.probe`.
@@ -37,6 +39,7 @@ python -m wsfast [--insecure] [--linger SECONDS] URL
                               [--json] [--timeout S] [--proxy URL | --no-proxy]
                               [--cafile FILE] [--insecure] [--causes FILE]
        python -m wsfast serve --echo [--host 127.0.0.1] [--port 8765]
+       python -m wsfast run (CONSOLE_SCRIPT | -m MODULE | FILE) [ARGS...]
        python -m wsfast --version
 """
 
@@ -423,6 +426,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         status = probe_main(arguments[1:])
     elif arguments[:1] == ["serve"]:
         status = serve_main(arguments[1:])
+    elif arguments[:1] == ["run"]:
+        from ._launch import run_main
+
+        status = run_main(arguments[1:])
     else:
         status = client_main(arguments)
     sys.exit(status)
