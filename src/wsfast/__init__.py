@@ -79,3 +79,31 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
+
+
+# Deprecated top-level aliases -----------------------------------------------------------------
+# websockets 17 still resolves these with a DeprecationWarning ("websockets.<name> is
+# deprecated"). As wsfast.exceptions does, they resolve to the current exceptions; websockets'
+# other deprecated top-level names belong to its legacy API (issue 21) and stay absent. This
+# block wraps the module __getattr__ and __dir__ above: keep it after them.
+
+_DEPRECATED_ALIASES = {
+    "InvalidStatusCode": "InvalidStatus",
+    "WebSocketProtocolError": "ProtocolError",
+}
+_lazy_getattr = __getattr__
+_lazy_dir = __dir__
+
+
+def __getattr__(name: str) -> Any:  # type: ignore[no-redef]  # noqa: F811 - wraps the above
+    target = _DEPRECATED_ALIASES.get(name)
+    if target is None:
+        return _lazy_getattr(name)
+    import warnings
+
+    warnings.warn(f"{__name__}.{name} is deprecated", DeprecationWarning, stacklevel=2)
+    return getattr(_exceptions, target)
+
+
+def __dir__() -> list[str]:  # type: ignore[no-redef]  # noqa: F811 - wraps the above
+    return sorted(set(_lazy_dir()) | set(_DEPRECATED_ALIASES))

@@ -23,7 +23,7 @@ import signal
 import ssl
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import __version__
@@ -433,3 +433,65 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         status = client_main(arguments)
     sys.exit(status)
+
+
+# websockets.cli's helpers ---------------------------------------------------------------------
+# The building blocks of websockets' interactive client, under its names, for code that
+# imports them; wsfast's client above is built from _Console instead.
+
+TERMINAL_ESCAPES = _CONTROL_ESCAPES
+
+
+def escape(string: str) -> str:
+    """Make ``string`` safe for a terminal: control characters become Python escapes."""
+    return string.translate(TERMINAL_ESCAPES)
+
+
+def print_during_input(string: str) -> None:
+    """Print ``string`` on a line of its own above the input line being typed (VT100)."""
+    # ESC 7 saves the cursor, LF + ESC [A + ESC [L opens a blank line above the input,
+    # ESC 8 restores the cursor and ESC [B moves it back down.
+    sys.stdout.write(f"\x1b7\n\x1b[A\x1b[L{string}\n\x1b8\x1b[B")
+    sys.stdout.flush()
+
+
+def print_over_input(string: str) -> None:
+    """Print ``string`` in place of the input line (carriage return, erase the line)."""
+    sys.stdout.write(f"\r\x1b[K{string}\n")
+    sys.stdout.flush()
+
+
+async def print_incoming_messages(websocket: Any) -> None:
+    """Print each message that ``websocket`` receives, as ``< text`` or ``< (binary) hex``."""
+    async for message in websocket:
+        if isinstance(message, str):
+            print_during_input("< " + escape(message))
+        else:
+            print_during_input("< (binary) " + message.hex())
+
+
+def read_outgoing_messages(
+    queue_for_sending: Callable[[str], None],
+    notify_end_of_file: Callable[[], None],
+) -> None:
+    """Prompt for lines on standard input and pass each to ``queue_for_sending``, without
+    its line ending; call ``notify_end_of_file`` at the end of input. Blocks: run it in a
+    thread."""
+    while True:
+        sys.stdout.write("> ")
+        sys.stdout.flush()
+        line = sys.stdin.readline()
+        if not line:
+            notify_end_of_file()
+            return
+        queue_for_sending(line.rstrip("\r\n"))
+
+
+async def send_outgoing_messages(websocket: Any, messages: asyncio.Queue[str]) -> None:
+    """Send each message put in ``messages`` until the connection closes."""
+    while True:
+        message = await messages.get()
+        try:
+            await websocket.send(message)
+        except ConnectionClosed:
+            return

@@ -461,3 +461,18 @@ SOCKS_PROXY_SCHEMES = {
     "socks4a": ("SOCKS4", True),
     "socks4": ("SOCKS4", False),
 }
+
+
+# Deprecated alias --------------------------------------------------------------------------
+
+
+class ClientConnection(ClientProtocol):
+    """:class:`ClientProtocol`'s former name, which websockets keeps with a warning."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        import warnings
+
+        warnings.warn(
+            "ClientConnection was renamed to ClientProtocol", DeprecationWarning, stacklevel=2
+        )
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]

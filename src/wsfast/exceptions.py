@@ -797,7 +797,7 @@ def __getattr__(name: str) -> Any:
     if target is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     warnings.warn(
-        f"{__name__}.{name} is deprecated; use {__name__}.{target}",
+        f"{__name__}.{name} is deprecated",  # websockets' words; the target is legacy there
         DeprecationWarning,
         stacklevel=2,
     )

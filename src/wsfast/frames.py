@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -343,6 +344,23 @@ class Close:
         """Raise ProtocolError if the code may not be sent on the wire (§7.4)."""
         if not (self.code in EXTERNAL_CLOSE_CODES or 3000 <= self.code < 5000):
             raise ProtocolError("invalid status code")
+
+
+# websockets' names for the two helpers of Frame.__str__, which some code imports.
+
+#: Match ``data`` if it holds only printable ASCII and whitespace (HT, LF, VT, FF, CR).
+is_space_or_printable_ascii = re.compile(rb"[\x09-\x0D\x20-\x7E]*").fullmatch
+
+
+def is_utf8_fragment(
+    data: bytes,
+    must_start_clean: bool = False,
+    must_end_clean: bool = False,
+) -> bool:
+    """Guess whether ``data`` is UTF-8 text, possibly cut out of a longer text: unless
+    ``must_start_clean``, it may begin inside a character, unless ``must_end_clean``, end
+    inside one."""
+    return _is_utf8_fragment(data, must_start_clean, must_end_clean)
 
 
 def prepare_data(data: Any) -> tuple[int, bytes]:

@@ -767,3 +767,18 @@ def read_basic_auth(
         return parse_authorization_basic(authorization)
     except InvalidHeader:
         return basic_auth_challenge(respond, realm, "Unsupported credentials\n")
+
+
+# Deprecated alias --------------------------------------------------------------------------
+
+
+class ServerConnection(ServerProtocol):
+    """:class:`ServerProtocol`'s former name, which websockets keeps with a warning."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        import warnings
+
+        warnings.warn(
+            "ServerConnection was renamed to ServerProtocol", DeprecationWarning, stacklevel=2
+        )
+        super().__init__(*args, **kwargs)

@@ -5,11 +5,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import socket
 import threading
 
 from .speedups import apply_mask
 
-__all__ = ["accept_key", "apply_mask", "generate_key", "generate_mask", "queue_watermarks"]
+__all__ = [
+    "accept_key",
+    "apply_mask",
+    "generate_key",
+    "generate_mask",
+    "get_socket_name",
+    "queue_watermarks",
+]
 
 # RFC 6455 §1.3: the fixed GUID concatenated to the client's key before hashing.
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -84,3 +92,16 @@ def queue_watermarks(high: int | None, low: int | None) -> tuple[int | None, int
     if high is not None and low is not None and not 0 <= low <= high:
         raise ValueError("max_queue must be >= 0 and the low watermark <= the high one")
     return high, low
+
+
+def get_socket_name(sock: socket.socket) -> str:
+    """The local address of ``sock`` as a server logs it: ``host:port``, ``[host]:port``
+    for IPv6, the path for a Unix socket."""
+    address = sock.getsockname()
+    if sock.family == socket.AF_INET:
+        return f"{address[0]}:{address[1]}"
+    if sock.family == socket.AF_INET6:
+        return f"[{address[0]}]:{address[1]}"
+    if getattr(socket, "AF_UNIX", None) is not None and sock.family == socket.AF_UNIX:
+        return str(address)
+    raise AssertionError("unsupported socket family")

@@ -540,6 +540,7 @@ class HTTPProxyConnection(asyncio.Protocol):
 async def connect_http_proxy(
     proxy: Proxy,
     ws_uri: WebSocketURI,
+    *,
     user_agent_header: str | None = None,
     **kwargs: Any,
 ) -> asyncio.Transport:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import codecs
 import collections
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 from ..exceptions import ConcurrencyError, TooManyFragments
 from ..frames import TEXT
@@ -15,6 +15,9 @@ from ..utils import MAX_FRAGMENTS, queue_watermarks
 __all__ = ["Assembler"]
 
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
+UTF8Decoder = _utf8_decoder  # websockets' name for it
+
+T = TypeVar("T")
 
 
 def _nothing() -> None:
@@ -68,13 +71,13 @@ class Assembler:
 
     # Producer side: the connection.
 
-    def put(self, item: Any) -> None:
+    def put(self, frame: Any) -> None:
         """Add a message or a frame; called by the connection as they arrive."""
         if self.closed:
             raise EOFError("stream of frames ended")
         if self.queue is _EMPTY:
             self.queue = collections.deque()
-        self.queue.append(item)
+        self.queue.append(frame)
         waiter = self.waiter
         if waiter is not None:
             self.waiter = None
@@ -234,3 +237,54 @@ class Assembler:
                 frame = self._popleft()
         finally:
             self.get_in_progress = False
+
+
+class SimpleQueue(Generic[T]):
+    """The small queue that websockets' Assembler is built on, kept for code importing it.
+
+    Items are taken in order; :meth:`get` waits for one (only one getter at a time),
+    :meth:`put_back` returns items to the front, :meth:`abort` wakes a waiting getter with
+    :exc:`EOFError`. wsfast's :class:`Assembler` doesn't use it.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.get_waiter: asyncio.Future[None] | None = None
+        self.queue: collections.deque[T] = collections.deque()
+
+    def __len__(self) -> int:
+        return len(self.queue)
+
+    def put(self, item: T) -> None:
+        """Append ``item``, waking the getter if one waits."""
+        self.queue.append(item)
+        waiter = self.get_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self, block: bool = True) -> T:
+        """Take the first item; wait for one if ``block``, else raise :exc:`EOFError`."""
+        if not self.queue:
+            if not block:
+                raise EOFError("stream of frames ended")
+            if self.get_waiter is not None:
+                raise AssertionError("cannot call get() concurrently")
+            self.get_waiter = self.loop.create_future()
+            try:
+                await self.get_waiter
+            finally:
+                self.get_waiter.cancel()
+                self.get_waiter = None
+        return self.queue.popleft()
+
+    def put_back(self, items: Sequence[T]) -> None:
+        """Return ``items`` to the front of the queue, in their order."""
+        if self.get_waiter is not None:
+            raise AssertionError("cannot put_back() while get() is running")
+        self.queue.extendleft(reversed(items))
+
+    def abort(self) -> None:
+        """Wake a waiting getter with :exc:`EOFError`."""
+        waiter = self.get_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(EOFError("stream of frames ended"))

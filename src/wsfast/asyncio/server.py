@@ -25,6 +25,7 @@ from ..server import (
     ServerProtocol,
     basic_auth_challenge,
     credentials_checker,
+    is_credentials,  # noqa: F401 - importable from here in websockets
     read_basic_auth,
 )
 from ..typing import LoggerLike, Origin, StatusLike, Subprotocol

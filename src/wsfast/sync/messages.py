@@ -16,6 +16,7 @@ from .utils import Deadline
 __all__ = ["Assembler"]
 
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
+UTF8Decoder = _utf8_decoder  # websockets' name for it
 _allocate_lock = threading.Lock
 
 
@@ -57,7 +58,7 @@ class Assembler:
 
     # Producer side: the thread that reads the socket.
 
-    def put(self, item: Any) -> None:
+    def put(self, frame: Any) -> None:
         """Add a message or a frame.
 
         Raises:
@@ -67,7 +68,7 @@ class Assembler:
             if self.closed:
                 raise EOFError("stream of frames ended")
             queue = self.queue
-            queue.append(item)
+            queue.append(frame)
             waiter = self._waiter
             if waiter is not None:
                 self._waiter = None

@@ -28,6 +28,7 @@ from ..server import (
     ServerProtocol,
     basic_auth_challenge,
     credentials_checker,
+    is_credentials,  # noqa: F401 - importable from here in websockets
     read_basic_auth,
 )
 from ..typing import LoggerLike, Origin, StatusLike, Subprotocol
@@ -533,3 +534,11 @@ def basic_auth(
         return None
 
     return process_request
+
+
+def __getattr__(name: str) -> Any:
+    # Deprecated alias, resolved with websockets' warning.
+    if name == "WebSocketServer":
+        warnings.warn("WebSocketServer was renamed to Server", DeprecationWarning, stacklevel=2)
+        return Server
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
