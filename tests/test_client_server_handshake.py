@@ -272,10 +272,11 @@ def test_client_processes_response_like_websockets(name, data, options):
     ours_exc, theirs_exc = ours.handshake_exc, theirs.handshake_exc
     assert type(ours_exc).__name__ == type(theirs_exc).__name__
     assert isinstance(ours_exc, InvalidHandshake)
-    # Same message, or websockets' message followed by the header at fault.
-    assert str(ours_exc).startswith(str(theirs_exc))
+    # websockets' message; what wsfast knows beyond it is the diagnosis, a PEP 678 note.
+    assert str(ours_exc) == str(theirs_exc)
     if isinstance(ours_exc, NegotiationError):
-        assert "Sec-WebSocket-" in str(ours_exc)
+        assert "Sec-WebSocket-" in ours_exc.diagnosis
+        assert ours_exc.__notes__ == [ours_exc.diagnosis]
     their_cause = theirs_exc.__cause__
     if their_cause is not None:
         if type(their_cause).__module__ == "builtins":
@@ -293,7 +294,7 @@ def test_client_processes_response_like_websockets(name, data, options):
     assert ours.state is CLOSED
 
 
-def test_client_invalid_status_quotes_body():
+def test_client_invalid_status_is_websockets_and_notes_the_body():
     client = our_client()
     client.receive_data(
         response_bytes(
@@ -302,13 +303,28 @@ def test_client_invalid_status_quotes_body():
             body=b"missing Sec-WebSocket-Key header\n\nmore explanation\n",
         )
     )
-    assert isinstance(client.handshake_exc, InvalidStatus)
-    assert str(client.handshake_exc) == (
-        "server rejected WebSocket connection: HTTP 400: missing Sec-WebSocket-Key header"
+    exc = client.handshake_exc
+    assert isinstance(exc, InvalidStatus)
+    assert str(exc) == "server rejected WebSocket connection: HTTP 400"
+    assert exc.status_code == 400
+    assert exc.headers["Content-Type"] == "text/plain; charset=utf-8"
+    # The body's first line and the likely cause (the probe's catalogue) are the note.
+    assert exc.diagnosis.startswith(
+        "The server answered HTTP 400 Bad Request: missing Sec-WebSocket-Key header\n"
+        "Likely cause: "
     )
-    assert client.handshake_exc.status_code == 400
-    assert client.handshake_exc.headers["Content-Type"] == "text/plain; charset=utf-8"
-    assert client.handshake_exc.body.startswith(b"missing Sec-WebSocket-Key")
+    assert "Sec-WebSocket-Key" in exc.diagnosis.split("\n")[1]
+    assert "python -m wsfast probe ws://" in exc.diagnosis
+    assert exc.__notes__ == [exc.diagnosis]
+    assert exc.diagnosis not in str(exc)
+
+
+def test_client_invalid_status_note_without_body_or_known_cause():
+    client = our_client()
+    client.receive_data(response_bytes(status="418 I'm a teapot"))
+    exc = client.handshake_exc
+    assert str(exc) == "server rejected WebSocket connection: HTTP 418"
+    assert exc.diagnosis.startswith("The server answered HTTP 418 I'm a teapot.")
 
 
 def test_client_eof_during_response():
@@ -485,7 +501,8 @@ def base64_error(data: bytes) -> str:
 
 
 REJECTIONS = [
-    # name, request, server options, status, first line, text in hint, extra headers
+    # name, request, server options, status, reason and text of the advice (the diagnosis
+    # logged after websockets' line), headers beyond websockets' (or checked by value)
     ("missing key", request_bytes(drop=("Sec-WebSocket-Key",)), {}, 400,
      "missing Sec-WebSocket-Key header", "base64 encoding of 16 random bytes", {}),
     ("malformed key", request_bytes(replace={"Sec-WebSocket-Key": "not base64!"}), {}, 400,
@@ -495,23 +512,26 @@ REJECTIONS = [
      "invalid Sec-WebSocket-Key header: OCBieXRlcyE=", "16 random bytes", {}),
     ("two keys", request_bytes(extra=(("Sec-WebSocket-Key", KEY),)), {}, 400,
      "invalid Sec-WebSocket-Key header: multiple values", "16 random bytes", {}),
-    ("version 8", request_bytes(replace={"Sec-WebSocket-Version": "8"}), {}, 426,
+    ("version 8", request_bytes(replace={"Sec-WebSocket-Version": "8"}), {}, 400,
      "invalid Sec-WebSocket-Version header: 8", "Sec-WebSocket-Version: 13",
-     {"Sec-WebSocket-Version": "13", "Upgrade": "websocket"}),
-    ("missing version", request_bytes(drop=("Sec-WebSocket-Version",)), {}, 426,
+     {"Sec-WebSocket-Version": "13"}),
+    ("missing version", request_bytes(drop=("Sec-WebSocket-Version",)), {}, 400,
      "missing Sec-WebSocket-Version header", "version 13", {"Sec-WebSocket-Version": "13"}),
-    ("two versions", request_bytes(extra=(("Sec-WebSocket-Version", "13"),)), {}, 426,
+    ("two versions", request_bytes(extra=(("Sec-WebSocket-Version", "13"),)), {}, 400,
      "invalid Sec-WebSocket-Version header: multiple values", "version 13",
      {"Sec-WebSocket-Version": "13"}),
     ("missing upgrade", request_bytes(drop=("Upgrade",)), {}, 426,
-     "missing Upgrade header", "proxy_set_header Upgrade $http_upgrade;", {"Upgrade": "websocket"}),
+     "missing Upgrade header (missing: Upgrade)", "proxy_set_header Upgrade $http_upgrade;",
+     {"Upgrade": "websocket"}),
     ("missing connection", request_bytes(drop=("Connection",)), {}, 426,
-     "missing Connection header", "reverse proxy", {"Upgrade": "websocket"}),
+     "missing Connection header (missing: Connection)", "reverse proxy",
+     {"Upgrade": "websocket"}),
     ("browser visit", request_bytes(drop=("Connection", "Upgrade")), {}, 426,
-     "missing Upgrade and Connection headers", "use a WebSocket client", {"Upgrade": "websocket"}),
+     "missing Connection header (missing: Upgrade and Connection)", "use a WebSocket client",
+     {"Upgrade": "websocket"}),
     ("proxy dropped hop-by-hop",
      request_bytes(drop=("Upgrade",), replace={"Connection": "close"}), {}, 426,
-     "invalid Connection header: close; missing Upgrade header",
+     "invalid Connection header: close (missing: Upgrade)",
      'proxy_set_header Connection "upgrade";',
      {"Upgrade": "websocket"}),
     ("upgrade h2c", request_bytes(replace={"Upgrade": "h2c"}), {}, 426,
@@ -583,12 +603,16 @@ def rejection_records(caplog):
     ]
 
 
+def headers_but_date(response):
+    return [(name, value) for name, value in response.headers.raw_items() if name != "Date"]
+
+
 @pytest.mark.parametrize(
-    "name, data, options, status, first_line, hint, headers",
+    "name, data, options, status, reason, hint, headers",
     REJECTIONS,
     ids=[case[0] for case in REJECTIONS],
 )
-def test_server_rejection(caplog, name, data, options, status, first_line, hint, headers):
+def test_server_rejection(caplog, name, data, options, status, reason, hint, headers):
     ours, theirs = make_servers(options)
     ours.remote_address = ("192.0.2.7", 50123)
     with caplog.at_level(logging.INFO, logger=LOGGER_NAME):
@@ -601,17 +625,19 @@ def test_server_rejection(caplog, name, data, options, status, first_line, hint,
     assert "Date" in response.headers
     for header, value in headers.items():
         assert response.headers[header] == value
-    text = response.body.decode()
-    assert text.splitlines()[0] == first_line
-    assert hint in text
-    assert text.endswith("\n")
+    assert response.body.decode().startswith("Failed to open a WebSocket connection: ")
 
-    # Same exception as websockets; same status except for the version (400 there).
+    # websockets' response byte for byte (but the clock), plus Sec-WebSocket-Version: 13
+    # where RFC 6455 §4.4 requires it; websockets' exception.
     if theirs is not None:  # Python 3.11+ (websockets_support)
         their_response = handshake(theirs, data)
         assert type(ours.handshake_exc).__name__ == type(theirs.handshake_exc).__name__
-        if name not in ("version 8", "missing version", "two versions"):
-            assert response.status_code == their_response.status_code
+        assert str(ours.handshake_exc) == str(theirs.handshake_exc)
+        assert (response.status_code, response.reason_phrase, response.body) == (
+            their_response.status_code, their_response.reason_phrase, their_response.body
+        )
+        extra = [("Sec-WebSocket-Version", "13")] if "version" in name else []
+        assert headers_but_date(response) == headers_but_date(their_response) + extra
 
     # The response is sent, then EOF; the connection then waits for the client's EOF.
     assert ours.data_to_send() == [response.serialize(), SEND_EOF]
@@ -620,42 +646,48 @@ def test_server_rejection(caplog, name, data, options, status, first_line, hint,
     ours.receive_eof()
     assert ours.state is CLOSED
 
-    [record] = rejection_records(caplog)
-    message = record.getMessage()
-    assert message.startswith(f"connection rejected ({status} {response.reason_phrase}): ")
-    assert first_line in message
-    assert "peer: 192.0.2.7:50123" in message
-    assert data.split(b"\r\n")[0].decode() in message
+    # websockets' line, then the diagnosis: peer, request line, status, reason, advice.
+    line, diagnosis = rejection_records(caplog)
+    assert line.getMessage() == f"connection rejected ({status} {response.reason_phrase})"
+    assert not hasattr(line, "wsfast_diagnosis")
+    assert diagnosis.wsfast_diagnosis is True
+    message = diagnosis.getMessage()
+    request_line = data.split(b"\r\n")[0].decode()
+    assert message.startswith(
+        f"handshake from 192.0.2.7:50123 failed: {request_line!r} -> "
+        f"{status} {response.reason_phrase}: {reason}\n"
+    )
+    assert hint in message
 
-    # A wsfast client quotes the first line of the body.
+    # A wsfast client: websockets' message, the body's first line in the diagnosis.
     client = our_client()
     client.receive_data(response.serialize())
-    assert str(client.handshake_exc) == (
-        f"server rejected WebSocket connection: HTTP {status}: {first_line}"
-    )
+    assert str(client.handshake_exc) == f"server rejected WebSocket connection: HTTP {status}"
+    assert response.body.decode().splitlines()[0] in client.handshake_exc.diagnosis
 
 
 PARSER_REJECTIONS = [
+    # name, request, status (None: no response, as websockets), reason in the diagnosis,
+    # handshake_exc type, text of the advice, request line in the diagnosis
     ("request line too long", b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n", 414,
-     "request line too long: read ", RequestLineTooLong, "shorten the URL", "unknown"),
+     "request line too long: read ", RequestLineTooLong, "shorten the URL", "unknown request"),
     ("header line too long", b"GET /x HTTP/1.1\r\nCookie: " + b"c" * 9000 + b"\r\n\r\n", 431,
-     "header line too long: read ", HeaderLineTooLong, "large cookies", "'GET /x HTTP/1.1'"),
+     "header line too long", HeaderLineTooLong, "large cookies", "'GET /x HTTP/1.1'"),
     ("too many headers", b"GET / HTTP/1.1\r\n" + b"X-A: b\r\n" * 200 + b"\r\n", 431,
-     "too many headers: expected no more than 128 headers", TooManyHeaders, "up to 128 headers",
-     "'GET / HTTP/1.1'"),
-    ("http/2.0", b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505,
-     "unsupported HTTP version: HTTP/2.0", InvalidMessage, "requires HTTP/1.1",
+     "too many headers: expected no more than 128 headers", TooManyHeaders, "up to 128 headers", "'GET / HTTP/1.1'"),
+    ("http/2.0", b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", None,
+     "unsupported protocol; expected HTTP/1.1 or HTTP/1.0", InvalidMessage, "requires HTTP/1.1",
      "'GET / HTTP/2.0'"),
 ]
 
 
 @pytest.mark.parametrize(
-    "name, data, status, first_line, exc_type, hint, logged_request",
+    "name, data, status, reason, exc_type, hint, logged_request",
     PARSER_REJECTIONS,
     ids=[case[0] for case in PARSER_REJECTIONS],
 )
 def test_server_rejects_what_the_http_parser_refuses(
-    caplog, name, data, status, first_line, exc_type, hint, logged_request
+    caplog, name, data, status, reason, exc_type, hint, logged_request
 ):
     server = ServerProtocol(logger=server_logger())
     with caplog.at_level(logging.INFO, logger=LOGGER_NAME):
@@ -663,23 +695,34 @@ def test_server_rejects_what_the_http_parser_refuses(
     assert server.events_received() == []
     writes = server.data_to_send()
     assert writes[-1] == SEND_EOF
-    head, _, body = writes[0].partition(b"\r\n\r\n")
-    assert head.startswith(f"HTTP/1.1 {status} ".encode())
-    assert b"Content-Type: text/plain; charset=utf-8" in head
-    assert body.decode().startswith(first_line)
-    assert hint in body.decode()
     assert isinstance(server.handshake_exc, exc_type)
-    [record] = rejection_records(caplog)
-    assert record.getMessage().startswith(f"connection rejected ({status} ")
-    assert first_line in record.getMessage()
-    assert "peer: unknown" in record.getMessage()
-    assert record.getMessage().endswith(f"request: {logged_request}")
+    if status is None:
+        assert writes == [SEND_EOF]
+        [diagnosis] = rejection_records(caplog)
+        outcome = "connection closed without a response"
+    else:
+        head, _, body = writes[0].partition(b"\r\n\r\n")
+        assert head.startswith(f"HTTP/1.1 {status} ".encode())
+        assert b"Content-Type: text/plain; charset=utf-8" in head
+        assert body == f"Failed to open a WebSocket connection: {server.handshake_exc}.\n".encode()
+        # websockets' words: accept() never ran, so not "connection rejected".
+        line, diagnosis = rejection_records(caplog)
+        outcome = line.getMessage()[len("HTTP response sent ("):-1]
+        assert line.getMessage() == f"HTTP response sent ({outcome})"
+        assert outcome.startswith(f"{status} ")
+    message = diagnosis.getMessage()
+    assert message.startswith(f"handshake from unknown peer failed: {logged_request} -> {outcome}: ")
+    assert reason in message
+    assert hint in message
 
-    # websockets raises the same handshake_exc type (it sends no 505 response).
+    # websockets: the same handshake_exc type and the same bytes (a response, or none).
     if HAVE_WEBSOCKETS:
         theirs = ws_server.ServerProtocol()
         theirs.receive_data(data)
         assert type(theirs.handshake_exc).__name__ == exc_type.__name__
+        their_writes = theirs.data_to_send()
+        strip_date = lambda chunk: re.sub(rb"Date: [^\r]*\r\n", b"", chunk)  # noqa: E731
+        assert [strip_date(w) for w in writes] == [strip_date(w) for w in their_writes]
 
 
 def test_server_internal_error_in_select_subprotocol(caplog):
@@ -696,7 +739,9 @@ def test_server_internal_error_in_select_subprotocol(caplog):
     assert isinstance(server.handshake_exc, RuntimeError)
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert errors[0].getMessage() == "opening handshake failed"
-    assert len(rejection_records(caplog)) == 1
+    assert [r.getMessage() for r in rejection_records(caplog)] == [
+        "connection rejected (500 Internal Server Error)"
+    ]
 
 
 @needs_websockets
@@ -747,18 +792,17 @@ def test_rejection_log_uses_logger_adapter_peer(caplog):
     server = ServerProtocol(logger=adapter)
     with caplog.at_level(logging.INFO, logger=LOGGER_NAME):
         handshake(server, request_bytes(drop=("Sec-WebSocket-Key",)))
-    [record] = rejection_records(caplog)
-    assert "peer: [2001:db8::1]:443" in record.getMessage()
+    _, diagnosis = rejection_records(caplog)
+    assert diagnosis.getMessage().startswith("handshake from [2001:db8::1]:443 failed: ")
 
 
 def test_application_responses_are_logged_once(caplog):
+    # websockets' line only: an application's own response has nothing to diagnose.
     server = ServerProtocol(logger=server_logger())
     feed_server(server, request_bytes(path="/health"))
     with caplog.at_level(logging.INFO, logger=LOGGER_NAME):
         server.send_response(server.reject(200, "OK\n"))
-    [record] = rejection_records(caplog)
-    assert record.getMessage().startswith("HTTP response sent (200 OK)")
-    assert "'GET /health HTTP/1.1'" in record.getMessage()
+    assert [r.getMessage() for r in rejection_records(caplog)] == ["HTTP response sent (200 OK)"]
 
     server = ServerProtocol(logger=server_logger())
     [request] = feed_server(server, request_bytes())
@@ -766,8 +810,9 @@ def test_application_responses_are_logged_once(caplog):
     with caplog.at_level(logging.INFO, logger=LOGGER_NAME):
         server.accept(request)
         server.send_response(server.reject(401, "Unauthorized\n"))
-    [record] = rejection_records(caplog)
-    assert record.getMessage().startswith("connection rejected (401 Unauthorized)")
+    assert [r.getMessage() for r in rejection_records(caplog)] == [
+        "connection rejected (401 Unauthorized)"
+    ]
 
 
 def test_accepted_connection_logs_open(caplog):

@@ -21,6 +21,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from utf8_vectors import (
+    codec_words,
     END,
     describe,
     expected_outcome,
@@ -263,7 +264,7 @@ def test_utf8_validator(impls, fragments, kind):
         assert first[0] == "raise"
         assert first[1] is InvalidUTF8
         assert first[4:] == (obj, start, end, offset, reason)
-        assert first[2] == f"invalid UTF-8 at offset {offset}: {reason}"
+        assert first[2] == codec_words(obj, start, end, offset, reason)
 
 
 @given(data=utf8_messages(max_injections=1))

@@ -78,11 +78,11 @@ def test_fragmented_text_with_interleaved_ping(reader_class):
         (frame(2, b"", fin=False) * 1 + frame(0, b"", fin=False) * 3, {"max_fragments": 3},
          TooManyFragments, "fragmented message exceeds limit of 3 frames"),
         (frame(1, b"ok\xc0\xafok"), {}, InvalidUTF8,
-         "invalid UTF-8 at offset 2: invalid start byte"),
+         "'utf-8' codec can't decode byte 0xc0 in position 2: invalid start byte"),
         (frame(1, b"\xe2\x82", fin=False) + frame(0, b"\xac\xed\xa0\x80"), {}, InvalidUTF8,
-         "invalid UTF-8 at offset 4: invalid continuation byte"),
+         "'utf-8' codec can't decode byte 0xa0 in position 4: invalid continuation byte"),
         (frame(1, b"ok\xe2\x82"), {}, InvalidUTF8,
-         "invalid UTF-8 at offset 2: unexpected end of data"),
+         "'utf-8' codec can't decode bytes in position 2-3: unexpected end of data"),
     ],
 )
 def test_violations(reader_class, stream, options, error, message):

@@ -439,7 +439,7 @@ REJECTIONS = {
         {"origins": ["https://good.example"]}, {}, "origin-required", "--origin"),
     "subprotocol-required": (
         {"subprotocols": ["chat", "superchat"]}, {}, "subprotocol-not-offered",
-        "(chat, superchat)"),
+        "(see the response body)"),
     "subprotocol-mismatch": (
         {"subprotocols": ["chat"]}, {"subprotocols": ["mqtt"]}, "subprotocol-mismatch",
         "The client offered mqtt; the server speaks chat"),
@@ -658,7 +658,9 @@ def test_command_exit_status_and_json():
     document = json.loads(rejected.stdout)
     assert {"signature", "status", "causes", "request", "response"} <= set(document)
     assert document["status"] == 403
-    assert document["signature"].startswith("HTTP 403 Forbidden: invalid Origin")
+    assert document["signature"].startswith(
+        "HTTP 403 Forbidden: Failed to open a WebSocket connection: invalid Origin"
+    )
     cause = document["causes"][0]
     assert {"id", "root_cause", "workarounds", "dead_ends", "confidence"} <= set(cause)
     assert cause["id"] == "origin-refused"
@@ -680,9 +682,12 @@ def test_command_text_output():
     assert "Request sent:\n    > GET /chat HTTP/1.1\n" in out
     assert "    < HTTP/1.1 400 Bad Request\n" in out
     assert "    < Content-Type: text/plain; charset=utf-8\n" in out
-    assert "    < missing subprotocol\n" in out
+    assert "    < Failed to open a WebSocket connection: missing subprotocol.\n" in out
     # Verdict, then the ranked causes with fixes and dead ends.
-    assert "Verdict: REJECTED (exit status 1): HTTP 400 Bad Request: missing subprotocol" in out
+    assert (
+        "Verdict: REJECTED (exit status 1): HTTP 400 Bad Request: "
+        "Failed to open a WebSocket connection: missing subprotocol." in out
+    )
     assert re.search(r"^1\. The server requires a subprotocol .*subprotocol-not-offered", out,
                      re.MULTILINE)
     assert "What to change:" in out and "Dead ends (these don't help):" in out

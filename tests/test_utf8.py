@@ -15,6 +15,7 @@ import array
 import pytest
 
 from utf8_vectors import (
+    codec_words,
     ALL_CASES,
     CONT,
     END,
@@ -49,7 +50,7 @@ def check_outcome(validator, fragments):
     assert (call, bytes(error.object), error.start, error.end, error.offset, error.reason) == (
         exp_call, exp_object, exp_start, exp_end, exp_offset, exp_reason
     ), fragments
-    assert str(error) == f"invalid UTF-8 at offset {exp_offset}: {exp_reason}"
+    assert str(error) == codec_words(exp_object, exp_start, exp_end, exp_offset, exp_reason)
 
 
 # The oracle itself -------------------------------------------------------------------------
@@ -86,7 +87,7 @@ def test_kuhn_one_shot(codec, name, data, expected):
         assert (bytes(error.object), error.start, error.end) == (data[offset:], 0, len(data) - offset)
     else:
         assert (bytes(error.object), error.start, error.end) == (data, offset, offset + 1)
-    assert str(error) == f"invalid UTF-8 at offset {offset}: {reason}"
+    assert str(error) == codec_words(bytes(error.object), error.start, error.end, offset, reason)
 
 
 @pytest.mark.parametrize("name, data, expected", KUHN_CASES, ids=KUHN_IDS)
@@ -230,7 +231,7 @@ def test_truncated_sequence_accepted_until_finish(codec, unfinished):
     error = info.value
     assert (bytes(error.object), error.start, error.end) == (unfinished, 0, len(unfinished))
     assert (error.offset, error.reason) == (3, END)
-    assert str(error) == f"invalid UTF-8 at offset 3: {END}"
+    assert str(error) == codec_words(unfinished, 0, len(unfinished), 3, END)
 
 
 def test_pending_sequence_spread_over_fragments_is_reported_whole(codec):

@@ -296,3 +296,14 @@ def describe(error) -> tuple:
         error.offset,
         error.reason,
     )
+
+
+def codec_words(obj: bytes, start: int, end: int, offset: int, reason: str) -> str:
+    """str() of UnicodeDecodeError for these attributes, placed at ``offset`` in the message.
+
+    InvalidUTF8 words its message as Python's codec does (websockets chains the codec's
+    error); test_exceptions.py checks that against the codec itself.
+    """
+    if end - start == 1:
+        return f"'utf-8' codec can't decode byte 0x{obj[start]:02x} in position {offset}: {reason}"
+    return f"'utf-8' codec can't decode bytes in position {offset}-{offset + end - start - 1}: {reason}"

@@ -603,6 +603,30 @@ cdef void _free_receive_buffer(unsigned char *buffer, Py_ssize_t capacity) noexc
             PyMem_RawFree(buffer)
 
 
+cdef str _stream_ends_message(Py_ssize_t available, Py_ssize_t expected):
+    """websockets' words for a stream that ends before ``expected`` bytes of a field arrive."""
+    return f"stream ends after {available} bytes, expected {expected} bytes"
+
+
+cdef str _truncated_header_message(const unsigned char *data, Py_ssize_t available):
+    """websockets' words for a stream ending inside this incomplete frame header.
+
+    websockets reads the header in fields (RFC 6455 §5.2): two bytes, then the extended
+    length (2 or 8 bytes) if any, then the masking key (4 bytes) if any; it names the field
+    that the stream cut, and how much of it arrived.
+    """
+    cdef Py_ssize_t extended, size
+    if available < 2:
+        return _stream_ends_message(available, 2)
+    extended = 2 if data[1] & 0x7F == 126 else 8 if data[1] & 0x7F == 127 else 0
+    available -= 2
+    for size in (extended, 4 if data[1] & 0x80 else 0):
+        if available < size:
+            return _stream_ends_message(available, size)
+        available -= size
+    raise AssertionError("the header is complete")
+
+
 cdef class FrameReader
 
 
@@ -1207,7 +1231,8 @@ cdef class FrameReader:
         if not self._have_header:
             if not self._parse_header(self._buf + self._start, self._end - self._start):
                 if self._eof and self._end > self._start:
-                    raise EOFError("stream ends inside a frame header")
+                    raise EOFError(_truncated_header_message(
+                        self._buf + self._start, self._end - self._start))
                 return None
         length = <Py_ssize_t>self._length
 
@@ -1215,7 +1240,7 @@ cdef class FrameReader:
             if self._received < length:
                 self._direct_arrived(False)
                 if self._eof:
-                    raise EOFError("stream ends inside a frame payload")
+                    raise EOFError(_stream_ends_message(self._received, length))
                 return None
             self._direct_arrived(True)
             payload, self._payload = self._payload, None
@@ -1228,7 +1253,7 @@ cdef class FrameReader:
                 elif available > self._validated and self._checks_text_as_it_arrives():
                     self._validate_arrived(self._buf + self._start, available)
                 if self._eof:
-                    raise EOFError("stream ends inside a frame payload")
+                    raise EOFError(_stream_ends_message(available, length))
                 return None
 
         self._have_header = False

@@ -459,6 +459,31 @@ def _checked_limit(value: Any, name: str) -> int | None:
     return int(value)
 
 
+def _stream_ends_message(available: int, expected: int) -> str:
+    """websockets' words for a stream that ends before ``expected`` bytes of a field arrive."""
+    return f"stream ends after {available} bytes, expected {expected} bytes"
+
+
+def _truncated_header_message(data: Any) -> str:
+    """websockets' words for a stream ending inside this incomplete frame header.
+
+    websockets reads the header in fields (RFC 6455 §5.2): two bytes, then the extended
+    length (2 or 8 bytes) if any, then the masking key (4 bytes) if any; it names the field
+    that the stream cut, and how much of it arrived.
+    """
+    available = len(data)
+    if available < 2:
+        return _stream_ends_message(available, 2)
+    second = data[1]
+    available -= 2
+    extended = {126: 2, 127: 8}.get(second & 0x7F, 0)
+    for size in (extended, 4 if second & 0x80 else 0):
+        if available < size:
+            return _stream_ends_message(available, size)
+        available -= size
+    raise AssertionError("the header is complete")
+
+
 class FrameReader:
     """Bytes from the transport in, validated frames out.
 
@@ -652,7 +677,7 @@ class FrameReader:
             header = self._parse_header(buffer, position)
             if header is None:
                 if self._eof and len(buffer) > position:
-                    raise EOFError("stream ends inside a frame header")
+                    raise EOFError(_truncated_header_message(buffer[position:]))
                 return None
             position = self._position
         fin, rsv1, rsv2, rsv3, opcode, _masked, length, key, _size = header
@@ -661,7 +686,7 @@ class FrameReader:
             if available > self._validated and self._checks_text_as_it_arrives(opcode):
                 self._validate_arrived(buffer, position, available, key)
             if self._eof:
-                raise EOFError("stream ends inside a frame payload")
+                raise EOFError(_stream_ends_message(available, length))
             return None
 
         payload_view = memoryview(buffer)[position : position + length]

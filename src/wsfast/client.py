@@ -5,10 +5,10 @@
 as :class:`~wsfast.protocol.Protocol`. The response becomes an event; when the handshake fails,
 :attr:`~wsfast.protocol.Protocol.handshake_exc` holds the reason and the connection closes.
 
-The checks, their order and the exceptions raised are websockets 17.4's. Where websockets'
-message doesn't say which header is at fault (an extension or subprotocol the client didn't
-offer), wsfast's message starts with websockets' words and then names the header, so that a
-failed handshake explains itself.
+The checks, their order, the exceptions raised and their messages are websockets 17.4's.
+What wsfast knows beyond them (the server's explanation in a rejection's body, the likely
+cause, the header at fault) is the exception's ``diagnosis``, also a PEP 678 note: tracebacks
+show it, ``str()`` stays websockets'.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import NamedTuple
 from .datastructures import Headers, HeadersLike, MultipleValuesError
 from .exceptions import (
     InvalidHandshake,
+    add_diagnosis,
     InvalidHeader,
     InvalidHeaderValue,
     InvalidMessage,
@@ -105,6 +106,8 @@ class ClientProtocol(Protocol):
         # RFC 6455 §4.1: a fresh random nonce per connection, which the server's
         # Sec-WebSocket-Accept must answer.
         self.key = generate_key()
+        # The handshake request, for the diagnosis of a rejection.
+        self._request_sent: Request | None = None
 
     def connect(self) -> Request:
         """Create a handshake request to open a connection (RFC 6455 §4.1).
@@ -144,7 +147,9 @@ class ClientProtocol(Protocol):
                 client didn't offer.
         """
         if response.status_code != 101:
-            raise InvalidStatus(response)
+            exc = InvalidStatus(response)
+            self._diagnose_rejection(exc)
+            raise exc
 
         headers = response.headers
 
@@ -161,6 +166,23 @@ class ClientProtocol(Protocol):
 
         self.extensions = self.process_extensions(headers)
         self.subprotocol = self.process_subprotocol(headers)
+
+    def _diagnose_rejection(self, exc: InvalidStatus) -> None:
+        """Give ``exc`` the server's explanation and the likely cause, as its diagnosis."""
+        response = exc.response
+        text = f"The server answered HTTP {response.status_code} {response.reason_phrase}"
+        excerpt = exc.body_excerpt()
+        text += "." if excerpt is None else f": {excerpt}"
+        try:
+            # Only on this failure path: the probe's cause catalogue is loaded once.
+            from .probe import diagnose_rejection
+
+            # The request sent, or the one connect() builds when the caller sent its own.
+            request = self._request_sent or self.connect()
+            cause = diagnose_rejection(self.uri, request, response)
+        except Exception:  # a diagnosis must never hide the rejection itself
+            cause = None
+        add_diagnosis(exc, text if cause is None else f"{text}\n{cause}")
 
     def process_extensions(self, headers: Headers) -> list[Extension]:
         """Handle the ``Sec-WebSocket-Extensions`` response header (RFC 6455 §9.1).
@@ -184,10 +206,14 @@ class ClientProtocol(Protocol):
             return accepted
 
         if self.available_extensions is None:
-            raise NegotiationError(
-                "no extensions supported; unexpected Sec-WebSocket-Extensions header: "
-                + ", ".join(header_values)
+            exc = NegotiationError("no extensions supported")
+            add_diagnosis(
+                exc,
+                "The client offered no extensions, yet the response's "
+                f"Sec-WebSocket-Extensions header accepts: {', '.join(header_values)} "
+                "(RFC 6455 section 9.1: a server may only accept what the client offered).",
             )
+            raise exc
 
         parsed: list[ExtensionHeader] = []
         for value in header_values:
@@ -205,11 +231,15 @@ class ClientProtocol(Protocol):
                 accepted.append(extension)
                 break
             else:
-                raise NegotiationError(
-                    f"Unsupported extension: name = {name}, params = {response_params}; "
-                    f"the Sec-WebSocket-Extensions header accepts an extension or "
-                    f"parameters that the client did not offer"
+                exc = NegotiationError(
+                    f"Unsupported extension: name = {name}, params = {response_params}"
                 )
+                add_diagnosis(
+                    exc,
+                    "The response's Sec-WebSocket-Extensions header accepts an extension or "
+                    "parameters that the client did not offer (RFC 6455 section 9.1).",
+                )
+                raise exc
 
         return accepted
 
@@ -228,10 +258,14 @@ class ClientProtocol(Protocol):
             return None
 
         if self.available_subprotocols is None:
-            raise NegotiationError(
-                "no subprotocols supported; unexpected Sec-WebSocket-Protocol header: "
-                + ", ".join(header_values)
+            exc = NegotiationError("no subprotocols supported")
+            add_diagnosis(
+                exc,
+                "The client offered no subprotocols, yet the response's "
+                f"Sec-WebSocket-Protocol header selects: {', '.join(header_values)} "
+                "(RFC 6455 section 4.1: the server may only select one the client offered).",
             )
+            raise exc
 
         parsed: list[Subprotocol] = []
         for value in header_values:
@@ -244,11 +278,14 @@ class ClientProtocol(Protocol):
 
         subprotocol = parsed[0]
         if subprotocol not in self.available_subprotocols:
-            raise NegotiationError(
-                f"unsupported subprotocol: {subprotocol}; the client offered "
-                f"{', '.join(self.available_subprotocols) or 'none'} "
-                f"in Sec-WebSocket-Protocol"
+            exc = NegotiationError(f"unsupported subprotocol: {subprotocol}")
+            add_diagnosis(
+                exc,
+                f"The server selected {subprotocol}; the client offered "
+                f"{', '.join(self.available_subprotocols) or 'none'} in "
+                "Sec-WebSocket-Protocol (RFC 6455 section 4.1).",
             )
+            raise exc
         return subprotocol
 
     def send_request(self, request: Request) -> None:
@@ -258,6 +295,7 @@ class ClientProtocol(Protocol):
             for key, value in request.headers.raw_items():
                 self.logger.debug("> %s: %s", key, value)
 
+        self._request_sent = request
         self.writes.append(request.serialize())
 
     def _abort_handshake(self) -> None:

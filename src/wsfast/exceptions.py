@@ -247,7 +247,23 @@ class InvalidProxy(WebSocketException):
 
 
 class InvalidHandshake(WebSocketException):
-    """Base class for exceptions raised when the opening handshake fails."""
+    """Base class for exceptions raised when the opening handshake fails.
+
+    ``diagnosis``: what went wrong and what to change, for a person, when wsfast's client
+    could tell (the project's handshake diagnostics); also a PEP 678 note, so tracebacks show
+    it while ``str()`` stays websockets'. :obj:`None` otherwise.
+    """
+
+    diagnosis: str | None = None
+
+
+def add_diagnosis(exc: BaseException, text: str) -> None:
+    """Attach ``text`` to ``exc`` as its ``diagnosis`` and as a PEP 678 note."""
+    exc.diagnosis = text  # type: ignore[attr-defined]
+    if hasattr(exc, "add_note"):
+        exc.add_note(text)
+    else:  # Python 3.10: the attribute PEP 678 defines, which 3.11+ tracebacks print
+        exc.__notes__ = [*getattr(exc, "__notes__", ()), text]  # type: ignore[attr-defined]
 
 
 class SecurityError(InvalidHandshake):
@@ -393,13 +409,16 @@ class InvalidStatus(_CarriesResponse, InvalidHandshake):
 
     ``InvalidStatus(response)`` or ``InvalidStatus(status_code, headers=None)``;
     ``status_code``, ``headers``, ``reason`` and ``body`` read from the response. The message
-    quotes the first line of a short plain-text body, which is where servers explain why.
+    is websockets'; wsfast's client adds the first line of a short plain-text body, where
+    servers explain why, and the likely cause as its ``diagnosis`` (a PEP 678 note).
     """
 
     def __str__(self) -> str:
-        message = f"server rejected WebSocket connection: HTTP {self.response.status_code}"
-        excerpt = _body_excerpt(self.response)
-        return message if excerpt is None else f"{message}: {excerpt}"
+        return f"server rejected WebSocket connection: HTTP {self.response.status_code:d}"
+
+    def body_excerpt(self) -> str | None:
+        """The first line of the response's body if it is short plain text, else None."""
+        return _body_excerpt(self.response)
 
 
 def _body_excerpt(response: Any) -> str | None:
@@ -729,12 +748,47 @@ class ConnectionClosedInvalidState(ConnectionClosed, InvalidState):
         self.state = _state_name(state)
 
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The class shows itself under websockets' name (below), which names another class
+        # in this module: pickle must not look it up by that name.
+        return (
+            _rebuild_closed_invalid_state,
+            (_MODULE_NAMES[type(self)], self.args),
+            self.__dict__,
+        )
+
+
 class ConnectionClosedOKInvalidState(ConnectionClosedInvalidState, ConnectionClosedOK):
     """A :class:`ConnectionClosedOK` that is also an :class:`InvalidState`."""
 
 
 class ConnectionClosedErrorInvalidState(ConnectionClosedInvalidState, ConnectionClosedError):
     """A :class:`ConnectionClosedError` that is also an :class:`InvalidState`."""
+
+
+# The module attribute of each class, since __qualname__ of the last two is websockets'.
+_MODULE_NAMES = {
+    ConnectionClosedInvalidState: "ConnectionClosedInvalidState",
+    ConnectionClosedOKInvalidState: "ConnectionClosedOKInvalidState",
+    ConnectionClosedErrorInvalidState: "ConnectionClosedErrorInvalidState",
+}
+
+
+# Libraries print the exception's class name to their users (gql, uvicorn's logs): these show
+# themselves as websockets' classes in type(e).__name__, repr() and tracebacks, while keeping
+# their own module attributes, so that both contracts stay importable.
+for _dual, _shown in (
+    (ConnectionClosedOKInvalidState, "ConnectionClosedOK"),
+    (ConnectionClosedErrorInvalidState, "ConnectionClosedError"),
+):
+    _dual.__name__ = _dual.__qualname__ = _shown
+del _dual, _shown
+
+
+def _rebuild_closed_invalid_state(name: str, args: tuple[Any, ...]) -> ConnectionClosed:
+    """Unpickle a ConnectionClosed…InvalidState; the state then restores the attributes."""
+    cls = {module_name: cls for cls, module_name in _MODULE_NAMES.items()}[name]
+    return cls.__new__(cls, *args)
 
 
 class ConcurrencyError(WebSocketException, RuntimeError):
@@ -771,7 +825,19 @@ class InvalidUTF8(UnicodeDecodeError):
         self.__dict__["_offset"] = value
 
     def __str__(self) -> str:
-        return f"invalid UTF-8 at offset {self.offset}: {self.reason}"
+        # UnicodeDecodeError's words, as websockets chains them, with the position in the
+        # whole message rather than in the chunk.
+        start = self.offset
+        width = self.end - self.start
+        if width == 1:
+            return (
+                f"'{self.encoding}' codec can't decode byte 0x{self.object[self.start]:02x} "
+                f"in position {start}: {self.reason}"
+            )
+        return (
+            f"'{self.encoding}' codec can't decode bytes in position "
+            f"{start}-{start + width - 1}: {self.reason}"
+        )
 
     def __reduce__(self) -> tuple[Any, ...]:
         # UnicodeDecodeError's attributes are writable and live apart from args, which keeps

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -1068,6 +1069,49 @@ def load_causes(path: str | os.PathLike[str] | None = None) -> CauseCatalogue:
         with open(path, encoding="utf-8") as file:
             text = file.read()
     return CauseCatalogue.from_json(json.loads(text))
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_causes() -> CauseCatalogue:
+    return load_causes()
+
+
+def diagnose_rejection(uri: WebSocketURI, request: Any, response: Any) -> str | None:
+    """The likely cause of a handshake rejected with ``response``, for a person to read.
+
+    For the PEP 678 note of the client's :exc:`~wsfast.exceptions.InvalidStatus`: the same
+    causes as ``python -m wsfast probe``, matched against the request the client sent and the
+    response it received (:class:`~wsfast.http11.Request` and
+    :class:`~wsfast.http11.Response`). :obj:`None` when no known cause matches.
+    """
+    scheme = "wss" if uri.secure else "ws"
+    url = f"{scheme}://{uri.host}:{uri.port}{uri.resource_name}"
+    headers = [] if request is None else list(request.headers.raw_items())
+    path = uri.resource_name if request is None else request.path
+    body = bytes(response.body or b"")
+    evidence = Evidence(
+        url=url,
+        uri=uri,
+        timeout=0.0,
+        request=SentRequest(f"GET {path} HTTP/1.1", headers),
+        response=ReceivedResponse(
+            status_line=f"HTTP/1.1 {response.status_code} {response.reason_phrase}",
+            http_version="HTTP/1.1",
+            status=response.status_code,
+            reason=response.reason_phrase,
+            headers=list(response.headers.raw_items()),
+            body=body[:MAX_BODY_EXCERPT],
+            body_truncated=len(body) > MAX_BODY_EXCERPT,
+        ),
+    )
+    causes = _shipped_causes().rank(evidence)
+    if not causes or causes[0].cause.fallback:
+        return None
+    cause = causes[0]
+    lines = [f"Likely cause: {cause.root_cause}"]
+    lines += [f"What to change: {text}" for text in cause.workarounds[:2]]
+    lines.append(f"More: python -m wsfast probe {redact_url(url)}")
+    return "\n".join(lines)
 
 
 # The report ----------------------------------------------------------------------------------

@@ -5,27 +5,18 @@ and negotiates extensions and a subprotocol in :meth:`~ServerProtocol.accept`, s
 response with :meth:`~ServerProtocol.send_response`, then behaves as
 :class:`~wsfast.protocol.Protocol`.
 
-The checks, their order, the exceptions kept in ``handshake_exc`` and the 101 response are
-websockets 17.4's. A rejected handshake explains itself, as the project's spec requires
-(``shared/spec/handshake-400.md``):
+The checks, their order, the exceptions kept in ``handshake_exc``, the responses (status,
+headers, body: ``Failed to open a WebSocket connection: <reason>.``) and the INFO log lines
+(``connection rejected (400 Bad Request)``, ``HTTP response sent (200 OK)``) are websockets
+17.4's, byte for byte, since code, tests and proxies written for websockets read them. The
+project's handshake diagnostics (docs/compatibility.md) add to them without changing them:
 
-* the status names the problem class: 400 for a missing or malformed ``Sec-WebSocket-Key``
-  and for negotiation failures, 426 (with ``Upgrade: websocket``) when ``Upgrade`` or
-  ``Connection`` is missing or wrong, 426 with ``Sec-WebSocket-Version: 13`` when the version
-  isn't 13 (RFC 6455 §4.2.2; websockets answers 400 here), 403 for a refused ``Origin``, 405
-  with ``Allow: GET`` for another method, 505 for another HTTP version (also when the HTTP
-  parser rejects the version, where websockets closes without a response), 414 and 431 when
-  the request line or headers exceed the parser's limits;
-* the plain-text body's first line is the problem itself (e.g. ``missing Sec-WebSocket-Key
-  header``), which the client's :exc:`~wsfast.exceptions.InvalidStatus` quotes; the following
-  lines say how to fix it (for a missing ``Upgrade``/``Connection``, that a reverse proxy must
-  forward them, with the nginx lines). websockets' bodies instead start with "Failed to open a
-  WebSocket connection: ";
-* each rejection is logged once, at INFO, with the peer address when known, the request line,
-  the status and the reason: websockets' words ("connection rejected (400 Bad Request)",
-  "HTTP response sent (200 OK)") followed by those details;
-* a missing or repeated ``Sec-WebSocket-Version`` gets the same 426 as a wrong one, since the
-  fix is the same.
+* each rejection is followed by a second INFO record on the same logger naming the peer, the
+  request line, the status, the cause and what to change (for a missing
+  ``Upgrade``/``Connection``, that a reverse proxy must forward them, with the nginx lines);
+  its ``LogRecord`` carries ``wsfast_diagnosis=True``, so that a filter can drop it;
+* a rejected ``Sec-WebSocket-Version`` keeps websockets' 400 and gains the
+  ``Sec-WebSocket-Version: 13`` header that RFC 6455 §4.4 requires.
 
 The other response details are websockets': ``Date``, ``Connection: close``,
 ``Content-Length`` and ``Content-Type: text/plain; charset=utf-8``. As in websockets' Sans-I/O
@@ -206,9 +197,10 @@ class ServerProtocol(Protocol):
         # plain HTTP response built by the application (e.g. a health check).
         self.accept_called = False
         self.remote_address: Any = None
-        # For the rejection log line.
+        # For the diagnosis logged after a rejection: the request line, and the reason and
+        # advice of the rejection.
         self._request_line: str | None = None
-        self._rejection_reason: str | None = None
+        self._rejection: tuple[str, str] | None = None
         # Which header process_request() is negotiating, to explain a NegotiationError.
         self._negotiating: str | None = None
 
@@ -233,7 +225,6 @@ class ServerProtocol(Protocol):
             request._exception = exc
             self.handshake_exc = exc
             self.logger.error("opening handshake failed", exc_info=True)
-            self._rejection_reason = "opening handshake failed; see the server log"
             return self.reject(http.HTTPStatus.INTERNAL_SERVER_ERROR, _INTERNAL_ERROR_TEXT)
 
         headers = Headers()
@@ -248,9 +239,9 @@ class ServerProtocol(Protocol):
         return Response(101, "Switching Protocols", headers)
 
     def _reject_handshake(self, exc: InvalidHandshake, request: Request) -> Response:
-        """Build the response explaining why ``exc`` rejects the handshake."""
+        """Build websockets' response rejecting the handshake for ``exc``; keep the advice."""
         extra_headers: list[tuple[str, str]] = []
-        first_line = str(exc)
+        reason = str(exc)
         debug_message = "! invalid handshake"
         if isinstance(exc, InvalidOrigin):
             debug_message = "! invalid origin"
@@ -267,47 +258,52 @@ class ServerProtocol(Protocol):
                     f"{exc.origin}. If it should, add {exc.origin} to the origins that "
                     f"the server accepts.\n"
                 )
+            body = f"Failed to open a WebSocket connection: {exc}.\n"
         elif isinstance(exc, InvalidMethod):
             debug_message = "! invalid method"
             status = http.HTTPStatus.METHOD_NOT_ALLOWED
             extra_headers.append(("Allow", "GET"))
             hint = "A WebSocket handshake is a GET request (RFC 6455 section 4.1).\n"
+            body = f"Failed to open a WebSocket connection: {exc}.\n"
         elif isinstance(exc, InvalidProtocol):
             debug_message = "! invalid protocol"
             status = http.HTTPStatus.HTTP_VERSION_NOT_SUPPORTED
             hint = _http_version_hint(exc.protocol)
+            body = f"Failed to open a WebSocket connection: {exc}.\n"
         elif isinstance(exc, InvalidUpgrade):
             debug_message = "! invalid upgrade"
             # RFC 9110 §15.5.22: a 426 response names the protocol to upgrade to.
             status = http.HTTPStatus.UPGRADE_REQUIRED
             extra_headers.append(("Upgrade", "websocket"))
             missing = [name for name in ("Upgrade", "Connection") if name not in request.headers]
-            if len(missing) == 2:
-                first_line = "missing Upgrade and Connection headers"
-            elif missing == ["Upgrade"] and exc.name == "Connection":
-                # A proxy that drops hop-by-hop headers typically sends "Connection: close"
-                # or "keep-alive" and no Upgrade: name both problems.
-                first_line = f"{exc}; missing Upgrade header"
+            if missing:
+                reason = f"{exc} (missing: {' and '.join(missing)})"
             hint = _UPGRADE_REQUIRED_HINT
-        elif isinstance(exc, InvalidHeader) and exc.name.lower() == "sec-websocket-version":
-            # RFC 6455 §4.2.2: a version the server doesn't understand gets an error such
-            # as 426 and the versions it does understand.
-            status = http.HTTPStatus.UPGRADE_REQUIRED
-            extra_headers.append(("Upgrade", "websocket"))
-            extra_headers.append(("Sec-WebSocket-Version", "13"))
-            hint = _VERSION_HINT
+            body = (
+                f"Failed to open a WebSocket connection: {exc}.\n"
+                f"\n"
+                f"You cannot access a WebSocket server directly with a browser. "
+                f"You need a WebSocket client.\n"
+            )
         else:
             status = http.HTTPStatus.BAD_REQUEST
-            first_line = _exception_chain(exc)
-            hint = self._bad_request_hint(exc, request)
+            reason = _exception_chain(exc)
+            if isinstance(exc, InvalidHeader) and exc.name.lower() == "sec-websocket-version":
+                # RFC 6455 §4.4: a server that doesn't understand the version sends the
+                # versions it does understand. websockets doesn't; the status and body stay
+                # websockets'.
+                extra_headers.append(("Sec-WebSocket-Version", "13"))
+                hint = _VERSION_HINT
+            else:
+                hint = self._bad_request_hint(exc, request)
+            body = f"Failed to open a WebSocket connection: {reason}.\n"
 
         if self.debug:
             self.logger.debug(debug_message, exc_info=True)
-        text = f"{first_line}\n\n{hint}" if hint else f"{first_line}\n"
-        response = self.reject(status, text)
+        response = self.reject(status, body)
         for name, value in extra_headers:
             response.headers[name] = value
-        self._rejection_reason = first_line
+        self._rejection = (reason, hint)
         return response
 
     def _bad_request_hint(self, exc: InvalidHandshake, request: Request) -> str:
@@ -591,35 +587,28 @@ class ServerProtocol(Protocol):
         return None if peer is None else _format_peer(peer)
 
     def _log_response(self, response: Response) -> None:
-        """One INFO line per response that doesn't open the connection."""
-        peer = self._peer() or "unknown"
-        request = "unknown" if self._request_line is None else repr(self._request_line)
+        """websockets' INFO line for a response that doesn't open the connection."""
         code, phrase = response.status_code, response.reason_phrase
-        if self._rejection_reason is not None:
-            self.logger.info(
-                "connection rejected (%d %s): %s; peer: %s; request: %s",
-                code, phrase, self._rejection_reason, peer, request,
-            )
-        elif self.accept_called:
-            self.logger.info(
-                "connection rejected (%d %s); peer: %s; request: %s",
-                code, phrase, peer, request,
-            )
+        if self.accept_called:
+            self.logger.info("connection rejected (%d %s)", code, phrase)
         else:
-            self.logger.info(
-                "HTTP response sent (%d %s); peer: %s; request: %s",
-                code, phrase, peer, request,
-            )
+            self.logger.info("HTTP response sent (%d %s)", code, phrase)
+        if self._rejection is not None:
+            self._log_diagnosis(f"{code} {phrase}")
 
-    def _reject_unparsed(
-        self,
-        status: http.HTTPStatus,
-        first_line: str,
-        hint: str,
-    ) -> None:
-        """Answer a request that the HTTP parser refused with an explaining response."""
-        self._rejection_reason = first_line
-        self.send_response(self.reject(status, f"{first_line}\n\n{hint}"))
+    def _log_diagnosis(self, outcome: str) -> None:
+        """The project's second record after a rejection: who, what, why, and the fix."""
+        assert self._rejection is not None
+        reason, hint = self._rejection
+        self.logger.info(
+            "handshake from %s failed: %s -> %s: %s%s",
+            self._peer() or "unknown peer",
+            "unknown request" if self._request_line is None else repr(self._request_line),
+            outcome,
+            reason,
+            f"\n{hint.rstrip()}" if hint else "",
+            extra={"wsfast_diagnosis": True},
+        )
 
     def _read_line(
         self,
@@ -641,11 +630,16 @@ class ServerProtocol(Protocol):
                 self.handshake_exc = exc
                 if self.debug:
                     self.logger.debug("! request line too long", exc_info=True)
-                self._reject_unparsed(
-                    http.HTTPStatus(414),  # URI_TOO_LONG, named differently before Python 3.13
+                self._rejection = (
                     f"request line too long: {exc}",
-                    f"This server accepts request lines of up to "
-                    f"{http11.MAX_LINE_LENGTH} bytes; shorten the URL.\n",
+                    f"This server accepts request lines of up to {http11.MAX_LINE_LENGTH} "
+                    f"bytes; shorten the URL.\n",
+                )
+                self.send_response(
+                    self.reject(
+                        http.HTTPStatus(414),  # URI_TOO_LONG, named differently before 3.13
+                        f"Failed to open a WebSocket connection: {exc}.\n",
+                    )
                 )
                 yield
                 raise AssertionError("parse() shouldn't step after a failed handshake")
@@ -656,27 +650,31 @@ class ServerProtocol(Protocol):
                 what = "header line too long" if isinstance(exc, HeaderLineTooLong) else (
                     "too many headers"
                 )
-                self._reject_unparsed(
-                    http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+                self._rejection = (
                     f"{what}: {exc}",
                     f"This server accepts up to {http11.MAX_NUM_HEADERS} headers of up to "
                     f"{http11.MAX_LINE_LENGTH} bytes each; large cookies are the usual "
                     f"cause.\n",
                 )
+                self.send_response(
+                    self.reject(
+                        http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+                        f"Failed to open a WebSocket connection: {exc}.\n",
+                    )
+                )
                 yield
                 raise AssertionError("parse() shouldn't step after a failed handshake")
             except InvalidProtocol as exc:
-                # A well-formed HTTP version other than 1.0 or 1.1 (RFC 9110 §15.6.6).
-                # handshake_exc stays what websockets sets; the response is extra.
+                # A well-formed HTTP version other than 1.0 or 1.1: as websockets, no
+                # response, only the end of the stream; the diagnosis says why.
                 self.handshake_exc = InvalidMessage("did not receive a valid HTTP request")
                 self.handshake_exc.__cause__ = exc
                 if self.debug:
-                    self.logger.debug("! unsupported HTTP version", exc_info=True)
-                self._reject_unparsed(
-                    http.HTTPStatus.HTTP_VERSION_NOT_SUPPORTED,
-                    f"unsupported HTTP version: {exc.protocol}",
-                    _http_version_hint(exc.protocol),
-                )
+                    self.logger.debug("! no valid HTTP request", exc_info=True)
+                self._rejection = (str(exc), _http_version_hint(exc.protocol))
+                self._log_diagnosis("connection closed without a response")
+                self.send_eof()
+                self._discard_from_now_on()
                 yield
                 raise AssertionError("parse() shouldn't step after a failed handshake")
             except Exception as exc:
