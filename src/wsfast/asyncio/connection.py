@@ -351,6 +351,7 @@ class Connection(ProtocolAttributes, asyncio.BufferedProtocol):
             return
 
         protocol = self.protocol
+        kind = "async iterable" if asynchronous else "iterable"
         assert self.send_in_progress is None
         self.send_in_progress = self.loop.create_future()
         try:
@@ -371,7 +372,7 @@ class Connection(ProtocolAttributes, asyncio.BufferedProtocol):
                         protocol.send_binary(chunk, fin=False)
                 encode = False
             else:
-                raise TypeError("iterable must contain bytes or str")
+                raise TypeError(f"{kind} must contain bytes or str")
 
             while True:
                 try:
@@ -380,10 +381,10 @@ class Connection(ProtocolAttributes, asyncio.BufferedProtocol):
                     break
                 if encode:
                     if not isinstance(chunk, str):
-                        raise TypeError("iterable must contain uniform types")
+                        raise TypeError(f"{kind} must contain uniform types")
                     chunk = chunk.encode()
                 elif not isinstance(chunk, (bytes, bytearray, memoryview)):
-                    raise TypeError("iterable must contain uniform types")
+                    raise TypeError(f"{kind} must contain uniform types")
                 async with self.send_context():
                     protocol.send_continuation(chunk, fin=False)
 
@@ -607,6 +608,10 @@ class Connection(ProtocolAttributes, asyncio.BufferedProtocol):
                     transport.close()
         if writes and protocol.close_expected():
             self._set_close_deadline()
+        if self._frame_reader is not None and not protocol.direct_receive:
+            # The connection failed on our side (send(), close(), keepalive): incoming
+            # data goes to the protocol, which discards it until EOF (RFC 6455 §7.1.7).
+            self._frame_reader = None
 
     def _set_close_deadline(self) -> None:
         """Close the TCP connection if the peer doesn't within ``close_timeout``."""
@@ -743,6 +748,10 @@ class Connection(ProtocolAttributes, asyncio.BufferedProtocol):
         transport = self.transport = cast(asyncio.Transport, transport)
         self._tls = transport.get_extra_info("ssl_object") is not None
         transport.set_write_buffer_limits(self._write_high, self._write_low)
+        if self.protocol.state is OPEN:
+            # Built directly on an open protocol (a custom transport): there is no opening
+            # handshake to wait for, so receiving starts now, as in websockets.
+            self._start_direct_receive()
 
     def connection_lost(self, exc: Exception | None) -> None:
         # Calling protocol.receive_eof() is safe: it's idempotent.

@@ -138,6 +138,10 @@ class Connection(ProtocolAttributes):
         # Reads the socket once the opening handshake is done. A daemon thread, so that a
         # connection left open doesn't keep the interpreter alive.
         self.recv_events_thread = threading.Thread(target=self.recv_events, daemon=True)
+        if protocol.state is OPEN:
+            # Built directly on an open protocol (a custom transport): there is no opening
+            # handshake to read, so the reading thread starts now, as in websockets.
+            self.start_receiving()
 
     # Public attributes.
 
@@ -608,7 +612,8 @@ class Connection(ProtocolAttributes):
 
     def start_receiving(self) -> None:
         """Start the thread that reads the socket, once the opening handshake is done."""
-        self.recv_events_thread.start()
+        if self.recv_events_thread.ident is None:  # not started by __init__ already
+            self.recv_events_thread.start()
 
     def _join_recv_thread(self, timeout: float | None = None) -> None:
         thread = self.recv_events_thread

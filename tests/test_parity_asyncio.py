@@ -1,0 +1,185 @@
+"""wsfast.asyncio against websockets.asyncio 17.4 in corner cases where they once differed.
+
+Each test runs the same scenario on wsfast (on the Cython codec and on the pure-Python twin,
+conftest.active_codec) and, where it's installed, on websockets, which is the reference: a
+test that passes on websockets and fails on wsfast is a compatibility bug.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import socket
+import threading
+import time
+
+import pytest
+from asyncio_support import TIMEOUT, run
+from sync_support import CLOSE, close_payload, opcodes, raw_client
+from websockets_support import lib_param
+
+pytestmark = pytest.mark.usefixtures("active_codec", "no_error_logs")
+
+LIBS = pytest.mark.parametrize("lib", ["wsfast", lib_param("websockets")])
+
+
+def modules(lib):
+    """The asyncio modules of ``lib`` ("wsfast" or "websockets") as a namespace."""
+
+    class Modules:
+        client = importlib.import_module(f"{lib}.asyncio.client")
+        connection = importlib.import_module(f"{lib}.asyncio.connection")
+        server = importlib.import_module(f"{lib}.asyncio.server")
+        protocol = importlib.import_module(f"{lib}.protocol")
+        exceptions = importlib.import_module(f"{lib}.exceptions")
+
+    return Modules
+
+
+@contextlib.asynccontextmanager
+async def serving(lib, handler, **kwargs):
+    """A server of ``lib`` on 127.0.0.1, an ephemeral port; yields (server, URI)."""
+    async with modules(lib).server.serve(handler, "127.0.0.1", 0, **kwargs) as server:
+        port = server.sockets[0].getsockname()[1]
+        yield server, f"ws://127.0.0.1:{port}"
+
+
+async def connection_pair(lib, **kwargs):
+    """Two ``Connection`` objects built directly on open protocols, over a socket pair:
+    the documented base class used with a custom transport. Returns (client, server)."""
+    mods = modules(lib)
+    loop = asyncio.get_running_loop()
+    client_sock, server_sock = socket.socketpair()
+    connections = []
+    for side, sock in [("CLIENT", client_sock), ("SERVER", server_sock)]:
+        protocol = mods.protocol.Protocol(
+            getattr(mods.protocol.Side, side), state=mods.protocol.State.OPEN
+        )
+        _, connection = await loop.create_connection(
+            lambda protocol=protocol: mods.connection.Connection(protocol, **kwargs), sock=sock
+        )
+        connections.append(connection)
+    return connections
+
+
+def ignore_pings_answer_close(peer):
+    """A raw client that answers no ping but echoes the server's close frame, then closes
+    the TCP connection once the server does."""
+    peer.wait_for(lambda frames: CLOSE in opcodes(frames), TIMEOUT)
+    peer.send(CLOSE, close_payload(1000))
+    peer.wait_eof(TIMEOUT)
+    peer.close()
+
+
+async def agen(items):
+    for item in items:
+        yield item
+
+
+# 1. Connection built directly on an open protocol ------------------------------------------
+
+
+@LIBS
+def test_connection_on_open_protocol_receives(lib):
+    async def main():
+        client, server = await connection_pair(lib)
+        await client.send("hello")
+        assert await asyncio.wait_for(server.recv(), TIMEOUT) == "hello"
+        await server.send([b"frag", b"ments"])
+        assert await asyncio.wait_for(client.recv(), TIMEOUT) == b"fragments"
+        pong = await client.ping()
+        await asyncio.wait_for(pong, TIMEOUT)
+        await asyncio.wait_for(client.close(), TIMEOUT)
+        await asyncio.wait_for(server.wait_closed(), TIMEOUT)
+        assert client.close_code == server.close_code == 1000
+
+    run(main())
+
+
+# 6. A fragmented send() with a chunk of the wrong type -------------------------------------
+
+BAD_ITERABLES = [["text", b"bytes"], [b"bytes", "text"], ["text", 42], [42], [b"x", None]]
+
+
+def expected_type_error(items, asynchronous):
+    kind = "async iterable" if asynchronous else "iterable"
+    if isinstance(items[0], (str, bytes)):
+        return f"{kind} must contain uniform types"
+    return f"{kind} must contain bytes or str"
+
+
+@LIBS
+@pytest.mark.parametrize("side", ["client", "server"])
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["iterable", "async_iterable"])
+@pytest.mark.parametrize("items", BAD_ITERABLES, ids=repr)
+def test_send_bad_iterable_raises_type_error_on_connection_pair(lib, items, asynchronous, side):
+    async def main():
+        client, server = await connection_pair(lib, close_timeout=TIMEOUT)
+        sender, receiver = (client, server) if side == "client" else (server, client)
+        message = agen(items) if asynchronous else iter(items)
+        with pytest.raises(TypeError) as raised:
+            await asyncio.wait_for(sender.send(message), TIMEOUT)
+        assert str(raised.value) == expected_type_error(items, asynchronous)
+        assert sender.protocol.close_sent.code == 1011
+        await asyncio.wait_for(receiver.wait_closed(), TIMEOUT)
+
+    run(main())
+
+
+@LIBS
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["iterable", "async_iterable"])
+def test_server_send_bad_iterable_raises_type_error_at_once(lib, asynchronous):
+    # The client echoes the close frame before closing: the server, which failed the
+    # connection, must discard that echo and see the end of the stream right away.
+    raised = []
+
+    async def handler(ws):
+        started = time.monotonic()
+        try:
+            await ws.send(agen(["text", b"bytes"]) if asynchronous else ["text", b"bytes"])
+        except Exception as exc:
+            raised.append((exc, time.monotonic() - started))
+
+    async def main():
+        async with serving(lib, handler, close_timeout=TIMEOUT) as (server, uri):
+            port = server.sockets[0].getsockname()[1]
+            peer = await asyncio.to_thread(raw_client, port)
+            await asyncio.to_thread(ignore_pings_answer_close, peer)
+
+    run(main())
+    [(exc, elapsed)] = raised
+    assert isinstance(exc, TypeError), repr(exc)
+    assert elapsed < TIMEOUT / 2
+
+
+# 8. Keepalive timeout on the server ---------------------------------------------------------
+
+
+@LIBS
+def test_server_reaches_closed_after_keepalive_timeout(lib):
+    # The client ignores pings but answers the close frame: the server failed the connection
+    # and discards the answer; it is CLOSED once the client closes the TCP connection, not
+    # after close_timeout, and without a close frame received (1006).
+    observed = {}
+
+    async def handler(ws):
+        started = time.monotonic()
+        while ws.state is not modules(lib).protocol.State.CLOSED:
+            await asyncio.sleep(0.01)
+        observed["elapsed"] = time.monotonic() - started
+        observed["close_code"] = ws.close_code
+        observed["close_sent"] = ws.protocol.close_sent.code
+
+    async def main():
+        async with serving(
+            lib, handler, ping_interval=0.1, ping_timeout=0.1, close_timeout=TIMEOUT
+        ) as (server, uri):
+            port = server.sockets[0].getsockname()[1]
+            peer = await asyncio.to_thread(raw_client, port)
+            await asyncio.to_thread(ignore_pings_answer_close, peer)
+
+    run(main())
+    assert observed["close_sent"] == 1011
+    assert observed["close_code"] == 1006
+    assert observed["elapsed"] < TIMEOUT / 2

@@ -1,0 +1,86 @@
+"""wsfast.sync against websockets.sync 17.4 in corner cases where they once differed.
+
+Each test runs the same scenario on wsfast (on the Cython codec and on the pure-Python twin,
+conftest.active_codec) and, where it's installed, on websockets, which is the reference: a
+test that passes on websockets and fails on wsfast is a compatibility bug. Every blocking
+call has a timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import socket
+import threading
+import time
+
+import pytest
+from sync_support import CLOSE, TIMEOUT, close_payload, opcodes, raw_client, run
+from websockets_support import lib_param
+
+pytestmark = pytest.mark.usefixtures("active_codec", "no_error_logs")
+
+LIBS = pytest.mark.parametrize("lib", ["wsfast", lib_param("websockets")])
+
+
+def modules(lib):
+    """The threading modules of ``lib`` ("wsfast" or "websockets") as a namespace."""
+
+    class Modules:
+        client = importlib.import_module(f"{lib}.sync.client")
+        connection = importlib.import_module(f"{lib}.sync.connection")
+        server = importlib.import_module(f"{lib}.sync.server")
+        protocol = importlib.import_module(f"{lib}.protocol")
+        exceptions = importlib.import_module(f"{lib}.exceptions")
+
+    return Modules
+
+
+@contextlib.contextmanager
+def serving(lib, handler, **kwargs):
+    """A threading server of ``lib`` on 127.0.0.1, an ephemeral port; yields (server, URI)."""
+    kwargs.setdefault("open_timeout", TIMEOUT)
+    server = modules(lib).server.serve(handler, "127.0.0.1", 0, **kwargs)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server, f"ws://127.0.0.1:{server.socket.getsockname()[1]}"
+    finally:
+        closer = threading.Thread(target=server.shutdown, daemon=True)
+        closer.start()
+        closer.join(TIMEOUT)
+        thread.join(TIMEOUT)
+        assert not closer.is_alive(), "server.shutdown() hung"
+        assert not thread.is_alive(), "serve_forever() didn't return"
+
+
+def connection_pair(lib, **kwargs):
+    """Two ``Connection`` objects built directly on open protocols, over a socket pair:
+    the documented base class used with a custom transport. Returns (client, server)."""
+    mods = modules(lib)
+    connections = []
+    for side, sock in zip(["CLIENT", "SERVER"], socket.socketpair()):
+        protocol = mods.protocol.Protocol(
+            getattr(mods.protocol.Side, side), state=mods.protocol.State.OPEN
+        )
+        connections.append(mods.connection.Connection(sock, protocol, **kwargs))
+    return connections
+
+
+# 1. Connection built directly on an open protocol ------------------------------------------
+
+
+@LIBS
+def test_connection_on_open_protocol_receives(lib):
+    def main():
+        client, server = connection_pair(lib)
+        client.send("hello")
+        assert server.recv(timeout=TIMEOUT) == "hello"
+        server.send([b"frag", b"ments"])
+        assert client.recv(timeout=TIMEOUT) == b"fragments"
+        assert client.ping().wait(TIMEOUT)
+        client.close()
+        assert server.wait_closed(TIMEOUT)
+        assert client.close_code == server.close_code == 1000
+
+    run(main)
