@@ -3,9 +3,9 @@
 The ``pymysql.install_as_MySQLdb()`` pattern, for libraries the user doesn't own (uvicorn,
 gql, …): a finder at the front of :data:`sys.meta_path` answers every ``websockets`` and
 ``websockets.X`` import with wsfast's own module object, so that patching
-``websockets.X.attr`` patches wsfast. A name wsfast doesn't provide raises
-:exc:`ModuleNotFoundError` at once, as a missing module would: the finder never lets Python
-search elsewhere, so the real websockets, if installed, is never mixed in.
+``websockets.X.attr`` patches wsfast. A name wsfast doesn't provide is missing, as any missing
+module is (:exc:`ModuleNotFoundError`, ``find_spec() is None``): the other finders only search
+the parent package's ``__path__``, which never leads to the real websockets, if installed.
 
 Two modules are not wsfast's objects but thin views of them, because they must answer one
 question differently: ``websockets`` (the package) and ``websockets.version`` read the
@@ -147,9 +147,10 @@ class _WebsocketsFinder(importlib.abc.MetaPathFinder):
         except ModuleNotFoundError:
             wsfast_spec = None
         if wsfast_spec is None:
-            # Raised rather than returning None, so that no later finder loads the real
-            # websockets' module of that name next to wsfast's.
-            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
+            # Missing, as importlib.util.find_spec() must say for feature detection. Later
+            # finders can't reach the real websockets: they search the parent's __path__,
+            # which is [] for the websockets view and wsfast's own directory below it.
+            return None
         return importlib.machinery.ModuleSpec(
             fullname, _LOADER, is_package=wsfast_spec.submodule_search_locations is not None
         )
