@@ -162,6 +162,7 @@ def e2e_chart(results: dict[str, Any], group: str, cells: list[dict[str, Any]], 
     what = {
         "echo": "Echo round trips per second (median, min-max whiskers; higher is better)",
         "throughput": "One-way throughput, messages per second (median, min-max; higher is better)",
+        "uvicorn": "uvicorn (websockets-sansio) echo, round trips per second, by the websockets it runs on (median, min-max)",
     }[group]
     fig.suptitle(_title(results, what), fontsize=10)
     fig.tight_layout()

@@ -8,6 +8,8 @@ Groups:
 * ``throughput``: one-way streams of messages (bench/echo ``--mode stream``), messages/s.
 * ``scale``: N concurrent connections, a message per second each (bench/scale.py): server
   memory per connection and CPU per message.
+* ``uvicorn``: uvicorn's websockets-sansio protocol echoing messages, on websockets and on
+  wsfast installed as websockets, the same wsfast client for both (bench/uvicorn_echo.py).
 
 End-to-end runs are interleaved: every repeat runs each cell of a group once, in an order
 shuffled with a seeded RNG, each in a fresh server and client process. The report shows
@@ -41,7 +43,7 @@ from .targets import TARGETS, evaluate, format_value
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 RESULTS = BENCH / "results"
-GROUPS = ("micro", "echo", "throughput", "scale")
+GROUPS = ("micro", "echo", "throughput", "scale", "uvicorn")
 
 #: The micro-benchmark files (test_echo_bench.py is an end-to-end smoke test: not here).
 MICRO_FILES = (
@@ -494,6 +496,30 @@ def run_scale_group(args: argparse.Namespace, progress: Progress) -> dict[str, A
     return results
 
 
+# --- uvicorn ------------------------------------------------------------------------------------
+
+
+def run_uvicorn_group(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
+    """uvicorn's echo on each websockets (bench/uvicorn_echo.py), interleaved like the others."""
+    from . import uvicorn_echo
+
+    servers = [s for s in uvicorn_echo.SERVERS if s == "websockets" or s in args.libs]
+    sizes = args.uvicorn_sizes
+    progress.line(
+        f"[uvicorn] {len(servers)} servers x {len(sizes)} sizes x {args.repeats} repeats, "
+        f"{args.duration:g} s each after {args.warmup:g} s warm-up, --http {args.uvicorn_http}, "
+        f"client {uvicorn_echo.CLIENT}; about "
+        f"{len(servers) * len(sizes) * args.repeats * (args.duration + args.warmup + 1.0) / 60:.1f} min"
+    )
+    data = uvicorn_echo.run(
+        servers, sizes, args.duration, args.warmup, args.repeats, args.pin or "same",
+        args.uvicorn_http, "asyncio", "binary", args.seed, say=progress.line,
+    )
+    progress.line(f"[uvicorn] {len(data['runs'])} runs in {data['elapsed']:.0f} s")
+    # uvicorn_echo keys a summary by the server; the report's roles read websockets as the peer.
+    return data
+
+
 # --- report -------------------------------------------------------------------------------------
 
 
@@ -564,6 +590,7 @@ GROUP_TITLES = {
     "echo": "Echo: median round trips per second (higher is better)",
     "throughput": "One-way throughput: median messages per second (higher is better)",
     "scale": "Connection scale: per connection and per message, server side (lower is better)",
+    "uvicorn": "uvicorn (--ws websockets-sansio): median round trips per second, server on websockets or on wsfast installed as websockets (higher is better)",
 }
 
 
@@ -579,6 +606,13 @@ def report(results: dict[str, Any], out: TextIO = sys.stdout) -> None:
             print(
                 f"{cfg['connections']} connections, one {cfg['message_size']} B message each per "
                 f"{cfg['interval']:g} s, {cfg['duration']:g} s timed, {cfg['repeats']} repeat(s)",
+                file=out,
+            )
+        elif group == "uvicorn":
+            cfg = data["config"]
+            print(
+                f"{cfg['repeats']} repeats of {cfg['duration']:g} s, pinning {cfg['pin']}, --http "
+                f"{cfg['http']}; client: {cfg['client']}; x peer: wsfast's server / websockets'",
                 file=out,
             )
         elif group != "micro":
@@ -723,7 +757,7 @@ def _versions() -> dict[str, str]:
     from importlib import metadata
 
     versions = {}
-    for name in ("wsfast", "websockets", "aiohttp", "picows", "wsproto", "wsaccel", "websocket-client", "uvloop", "pytest-benchmark", "zlib-ng", "isal"):
+    for name in ("wsfast", "websockets", "aiohttp", "picows", "wsproto", "wsaccel", "websocket-client", "uvloop", "pytest-benchmark", "zlib-ng", "isal", "uvicorn", "h11", "httptools"):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -797,6 +831,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sync-loops", type=_csv, help="server loops for the threading clients")
     parser.add_argument("--echo-sizes", type=_sizes, help="echo message sizes (256,8k,256k)")
     parser.add_argument("--throughput-sizes", type=_sizes, help="stream message sizes (64,1M)")
+    parser.add_argument("--uvicorn-sizes", type=_sizes, default=[256, 8192], help="uvicorn echo message sizes (256,8k)")
+    parser.add_argument("--uvicorn-http", choices=("h11", "httptools"), default="h11", help="uvicorn's HTTP implementation (h11)")
     parser.add_argument("--kinds", type=_csv, help="message kinds (binary,text); overrides the profile's echo variants")
     parser.add_argument("--compression", action=argparse.BooleanOptionalAction, default=None, help="with --kinds: permessage-deflate on or off")
     parser.add_argument("--repeats", type=int, help="repeats of every end-to-end cell")
@@ -855,6 +891,7 @@ def run(args: argparse.Namespace, argv: list[str], progress: Progress) -> dict[s
         "echo": lambda: run_e2e(args, "echo", progress, libraries),
         "throughput": lambda: run_e2e(args, "throughput", progress, libraries),
         "scale": lambda: run_scale_group(args, progress),
+        "uvicorn": lambda: run_uvicorn_group(args, progress),
     }
     for group in GROUPS:
         if group not in args.groups:
