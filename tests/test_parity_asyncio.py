@@ -183,3 +183,35 @@ def test_server_reaches_closed_after_keepalive_timeout(lib):
     assert observed["close_sent"] == 1011
     assert observed["close_code"] == 1006
     assert observed["elapsed"] < TIMEOUT / 2
+
+
+# 2. connect() isn't reentrant ---------------------------------------------------------------
+
+
+@LIBS
+def test_connect_is_not_reentrant(lib):
+    requests = []
+
+    def process_request(ws, request):
+        requests.append(request)  # before the response: before connect() returns
+
+    async def handler(ws):
+        await ws.wait_closed()
+
+    async def main():
+        async with serving(lib, handler, process_request=process_request) as (_, uri):
+            connecter = modules(lib).client.connect(uri)
+            async with connecter as ws:
+                with pytest.raises(RuntimeError, match=r"^connect\(\) isn't reentrant$"):
+                    async with connecter:
+                        pass  # pragma: no cover
+                # The first connection is still the one in use, and the only one opened.
+                await ws.send("still open")
+                assert ws.state is modules(lib).protocol.State.OPEN
+            assert ws.state is modules(lib).protocol.State.CLOSED
+            assert len(requests) == 1
+            # Once exited, it can be entered again.
+            async with connecter as ws2:
+                assert ws2 is not ws
+
+    run(main())

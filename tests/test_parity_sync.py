@@ -84,3 +84,33 @@ def test_connection_on_open_protocol_receives(lib):
         assert client.close_code == server.close_code == 1000
 
     run(main)
+
+
+# 2. connect() isn't reentrant ---------------------------------------------------------------
+
+
+@LIBS
+def test_connect_is_not_reentrant(lib):
+    requests = []
+
+    def process_request(ws, request):
+        requests.append(request)  # before the response: before connect() returns
+
+    def handler(ws):
+        ws.wait_closed(TIMEOUT)
+
+    def main():
+        with serving(lib, handler, process_request=process_request) as (_, uri):
+            connecter = modules(lib).client.connect(uri, legacy=False)
+            with connecter as ws:
+                with pytest.raises(RuntimeError, match=r"^connect\(\) isn't reentrant$"):
+                    with connecter:
+                        pass  # pragma: no cover
+                ws.send("still open")
+                assert ws.state is modules(lib).protocol.State.OPEN
+            assert ws.state is modules(lib).protocol.State.CLOSED
+            assert len(requests) == 1
+            with connecter as ws2:
+                assert ws2 is not ws
+
+    run(main)

@@ -333,19 +333,19 @@ class connect:
         try:
             async with asyncio_timeout(self.open_timeout):
                 for _ in range(MAX_REDIRECTS):
-                    self.connection = await self.create_connection()
+                    connection = await self.create_connection()
                     try:
-                        await self.connection.handshake(
+                        await connection.handshake(
                             self.additional_headers,
                             self.user_agent_header,
                         )
                     except asyncio.CancelledError:
-                        self.connection.transport.abort()
+                        connection.transport.abort()
                         raise
                     except Exception as exc:
                         # A connection is made for one protocol object: even to follow
                         # a redirect to the same server, start over on a new one.
-                        self.connection.transport.abort()
+                        connection.transport.abort()
                         uri_or_exc = self.process_redirect(exc)
                         if isinstance(uri_or_exc, str):
                             self.uri = uri_or_exc
@@ -355,8 +355,8 @@ class connect:
                         raise uri_or_exc from exc
 
                     else:
-                        self.connection.start_keepalive()
-                        return self.connection
+                        connection.start_keepalive()
+                        return connection
                 else:
                     raise SecurityError(f"more than {MAX_REDIRECTS} redirects")
 
@@ -368,7 +368,11 @@ class connect:
     # async with connect(...) as websocket: ...
 
     async def __aenter__(self) -> ClientConnection:
-        return await self
+        # self.connection is what __aexit__ closes: a second one would replace it.
+        if hasattr(self, "connection"):
+            raise RuntimeError("connect() isn't reentrant")
+        self.connection = await self
+        return self.connection
 
     async def __aexit__(
         self,
