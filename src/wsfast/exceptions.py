@@ -259,11 +259,11 @@ class InvalidHandshake(WebSocketException):
 
 def add_diagnosis(exc: BaseException, text: str) -> None:
     """Attach ``text`` to ``exc`` as its ``diagnosis`` and as a PEP 678 note."""
-    exc.diagnosis = text  # type: ignore[attr-defined]
+    setattr(exc, "diagnosis", text)
     if hasattr(exc, "add_note"):
         exc.add_note(text)
     else:  # Python 3.10: the attribute PEP 678 defines, which 3.11+ tracebacks print
-        exc.__notes__ = [*getattr(exc, "__notes__", ()), text]  # type: ignore[attr-defined]
+        setattr(exc, "__notes__", [*getattr(exc, "__notes__", ()), text])
 
 
 class SecurityError(InvalidHandshake):

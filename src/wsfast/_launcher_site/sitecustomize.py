@@ -10,13 +10,13 @@ import os
 import sys
 
 
-def _run_hidden_sitecustomize():
+def _run_hidden_sitecustomize() -> None:
     here = os.path.dirname(os.path.abspath(__file__))
     this = sys.modules.pop("sitecustomize", None)
     saved = sys.path[:]
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
     try:
-        import sitecustomize  # noqa: F401 - the next one on the path, if any
+        import sitecustomize  # type: ignore[import-not-found]  # noqa: F401 - the next one, if any
     except ImportError:
         if this is not None:
             sys.modules["sitecustomize"] = this
