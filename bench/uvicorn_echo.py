@@ -8,7 +8,9 @@ the client is always wsfast's asyncio client with the extension (bench/echo/clie
 ``wsfast``), sending one binary (or text) message and awaiting its echo, over and over, as in
 bench/echo. Each cell runs in a fresh server process and a fresh client process, in an order
 shuffled per repeat; the table shows round trips per second, the median over the repeats
-(min-max), and the ratio of medians wsfast / websockets.
+(min-max), the ratio of medians wsfast / websockets, and the server process's CPU time per
+round trip (from /proc, over the client's whole run: an estimate, but one that a busy machine
+disturbs less than the rate).
 
     python -m bench.uvicorn_echo --sizes 256,8k --repeats 5 --duration 2
 
@@ -28,9 +30,11 @@ import argparse
 import asyncio
 import faulthandler
 import json
+import os
 import platform
 import random
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -203,6 +207,16 @@ def client_probe() -> tuple[dict[str, Any] | None, str | None]:
     return echo_probe(CLIENT, False)
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def run_cell(
     server: str, size: int, duration: float, warmup: float, pin: str = "same",
     http: str = "h11", loop: str = "asyncio", kind: str = "binary",
@@ -222,6 +236,7 @@ def run_cell(
                 server_err.seek(0)
                 raise CellError(f"server failed: {_first_line(server_err.read())}")
             timeout = warmup + duration + CLIENT_SLACK
+            cpu_before = _cpu_seconds(proc.pid)
             command = [
                 sys.executable, "-m", "bench.echo.clients", CLIENT, loop, line.strip(), str(size),
                 repr(duration), "--warmup", repr(warmup), "--kind", kind, "--max-size", str(max_size),
@@ -240,7 +255,14 @@ def run_cell(
                     server_err.seek(0)
                     detail += f"; server exited: {_first_line(server_err.read())}"
                 raise CellError(f"client failed: {detail}")
-            return json.loads(client.stdout.strip().splitlines()[-1])
+            result = json.loads(client.stdout.strip().splitlines()[-1])
+            cpu_after = _cpu_seconds(proc.pid)
+            if cpu_before is not None and cpu_after is not None and result["rate"] > 0:
+                # The server's CPU over the whole client run (warm-up, handshake and close
+                # included), per round trip at the timed rate: an estimate.
+                result["server_cpu"] = cpu_after - cpu_before
+                result["server_cpu_per_round_trip"] = result["server_cpu"] / (result["rate"] * (warmup + duration))
+            return result
         finally:
             _stop(proc)
 
@@ -302,7 +324,9 @@ def run(
             if rates:
                 summary = summarize(rates)
                 summary["spread"] = (summary["max"] - summary["min"]) / summary["median"] if len(rates) > 1 else None
-                summary["client_cpu"] = sorted(r["client_cpu"] for r in mine if "error" not in r)[len(rates) // 2]
+                summary["client_cpu"] = statistics.median(r["client_cpu"] for r in mine if "error" not in r)
+                per_trip = [r["server_cpu_per_round_trip"] for r in mine if "server_cpu_per_round_trip" in r]
+                summary["server_cpu_per_round_trip"] = statistics.median(per_trip) if per_trip else None
                 cell["results"][server] = summary
             failures = [r["error"] for r in mine if "error" in r]
             if failures:
@@ -361,6 +385,13 @@ def report(results: dict[str, Any], out: TextIO = sys.stdout) -> None:
             a, b = cell["results"].get(server), cell["results"].get("websockets")
             cells.append(f"{a['median'] / b['median']:.2f}x" if a and b else "-")
         rows.append([f"ratio {server} / websockets", *cells])
+    for server in cfg["servers"]:
+        cells = []
+        for cell in results["cells"]:
+            s = cell["results"].get(server) or {}
+            cpu = s.get("server_cpu_per_round_trip")
+            cells.append(f"{cpu * 1e6:.0f} us" if cpu else "-")
+        rows.append([f"server CPU/round trip, {server}", *cells])
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     fmt = "  ".join(f"{{:<{widths[0]}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
     print(fmt.format(*header), file=out)
