@@ -215,3 +215,70 @@ def test_connect_is_not_reentrant(lib):
                 assert ws2 is not ws
 
     run(main())
+
+
+# 3. recv_streaming() abandoned after its first fragment ------------------------------------
+
+
+async def slow_fragments():
+    yield "first"
+    await asyncio.sleep(0.2)
+    yield "second"
+
+
+@LIBS
+@pytest.mark.parametrize("how", ["cancel", "break"])
+def test_recv_streaming_abandoned_after_first_fragment_is_unusable(lib, how):
+    exceptions = modules(lib).exceptions
+
+    async def handler(ws):
+        with contextlib.suppress(exceptions.ConnectionClosed):
+            await ws.send(slow_fragments())
+            await ws.send("next")
+        await ws.wait_closed()
+
+    async def main():
+        async with serving(lib, handler) as (_, uri), modules(lib).client.connect(uri) as ws:
+            fragments = []
+
+            async def consume():
+                async for fragment in ws.recv_streaming():
+                    fragments.append(fragment)
+                    if how == "break":
+                        break
+
+            task = asyncio.create_task(consume())
+            while not fragments:
+                await asyncio.sleep(0.01)
+            if how == "cancel":
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            assert fragments == ["first"]
+            await asyncio.sleep(0.3)  # the rest of the message arrived
+            with pytest.raises(exceptions.ConcurrencyError):
+                await asyncio.wait_for(ws.recv(), TIMEOUT)
+            with pytest.raises(exceptions.ConcurrencyError):
+                await asyncio.wait_for(anext(ws.recv_streaming()), TIMEOUT)
+
+    run(main())
+
+
+@LIBS
+def test_recv_streaming_cancelled_before_first_fragment_changes_nothing(lib):
+    async def handler(ws):
+        await ws.recv()  # once the client's recv_streaming() is cancelled
+        await ws.send(["a", "b"])
+        await ws.wait_closed()
+
+    async def main():
+        async with serving(lib, handler) as (_, uri), modules(lib).client.connect(uri) as ws:
+            waiting = asyncio.create_task(anext(ws.recv_streaming()))
+            await asyncio.sleep(0)
+            waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting
+            await ws.send("go")
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "ab"
+
+    run(main())

@@ -114,3 +114,35 @@ def test_connect_is_not_reentrant(lib):
                 assert ws2 is not ws
 
     run(main)
+
+
+# 3. recv_streaming() abandoned after its first fragment ------------------------------------
+
+
+@LIBS
+def test_recv_streaming_abandoned_after_first_fragment_is_unusable(lib):
+    exceptions = modules(lib).exceptions
+
+    def handler(ws):
+        def slow_fragments():
+            yield "first"
+            time.sleep(0.2)
+            yield "second"
+
+        with contextlib.suppress(exceptions.ConnectionClosed):
+            ws.send(slow_fragments())
+            ws.send("next")
+        ws.wait_closed(TIMEOUT)
+
+    def main():
+        with serving(lib, handler) as (_, uri), modules(lib).client.connect(uri) as ws:
+            for fragment in ws.recv_streaming():
+                assert fragment == "first"
+                break
+            time.sleep(0.3)  # the rest of the message arrived
+            with pytest.raises(exceptions.ConcurrencyError):
+                ws.recv(timeout=TIMEOUT)
+            with pytest.raises(exceptions.ConcurrencyError):
+                next(ws.recv_streaming())
+
+    run(main)

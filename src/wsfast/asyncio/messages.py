@@ -204,6 +204,10 @@ class Assembler:
 
         Text is decoded incrementally, so that a character split across fragments is
         returned whole, in the piece where it ends.
+
+        The iterator must be consumed fully, as in websockets: once it has yielded a piece,
+        abandoning it (cancelled, closed, or an error) leaves the message unusable, and later
+        calls raise :exc:`ConcurrencyError`. Until then, cancelling it changes nothing.
         """
         if self.get_in_progress:
             raise ConcurrencyError("get() or get_iter() is already running")
@@ -211,32 +215,41 @@ class Assembler:
         try:
             if not self.queue:
                 await self._wait()
-            item = self.queue[0]
-            cls = item.__class__
-            if cls is str:
-                self._popleft()
-                yield item if decode is not False else item.encode()
-                return
-            if cls is bytes:
-                self._popleft()
-                yield item if not decode else item.decode()
-                return
-            frame = self._popleft()
-            if decode is None:
-                decode = frame.opcode is TEXT
-            decoder = _utf8_decoder() if decode else None
-            while True:
-                if decoder is None:
-                    yield frame.data
-                else:
-                    yield decoder.decode(frame.data, frame.fin)
-                if frame.fin:
-                    return
-                if not self.queue:
-                    await self._wait()
-                frame = self._popleft()
-        finally:
+        except BaseException:
             self.get_in_progress = False
+            raise
+        item = self.queue[0]
+        cls = item.__class__
+        if cls is str:
+            self._popleft()
+            yield item if decode is not False else item.encode()
+            self.get_in_progress = False
+            return
+        if cls is bytes:
+            self._popleft()
+            yield item if not decode else item.decode()
+            self.get_in_progress = False
+            return
+        frame = self._popleft()
+        if decode is None:
+            decode = frame.opcode is TEXT
+        decoder = _utf8_decoder() if decode else None
+        while True:
+            if decoder is None:
+                yield frame.data
+            else:
+                yield decoder.decode(frame.data, frame.fin)
+            if frame.fin:
+                self.get_in_progress = False
+                return
+            if not self.queue:
+                try:
+                    await self._wait()
+                except EOFError:
+                    # The connection closed: later calls say so, as before the message.
+                    self.get_in_progress = False
+                    raise
+            frame = self._popleft()
 
 
 class SimpleQueue(Generic[T]):

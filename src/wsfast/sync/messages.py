@@ -224,24 +224,36 @@ class Assembler:
             self._start_get()
         try:
             item = self._next(None)
-            cls = item.__class__
-            if cls is str:
-                yield item if decode is not False else item.encode()
-                return
-            if cls is bytes:
-                yield item if not decode else item.decode()
-                return
-            frame = item
-            if decode is None:
-                decode = frame.opcode is TEXT
-            decoder = _utf8_decoder() if decode else None
-            while True:
-                if decoder is None:
-                    yield frame.data
-                else:
-                    yield decoder.decode(frame.data, frame.fin)
-                if frame.fin:
-                    return
-                frame = self._next(None)
-        finally:
+        except BaseException:
             self.get_in_progress = False
+            raise
+        # Once a piece is out, the iterator must be consumed fully, as in websockets:
+        # abandoned (closed, or an error), it leaves the message unusable, and later calls
+        # raise ConcurrencyError.
+        cls = item.__class__
+        if cls is str:
+            yield item if decode is not False else item.encode()
+            self.get_in_progress = False
+            return
+        if cls is bytes:
+            yield item if not decode else item.decode()
+            self.get_in_progress = False
+            return
+        frame = item
+        if decode is None:
+            decode = frame.opcode is TEXT
+        decoder = _utf8_decoder() if decode else None
+        while True:
+            if decoder is None:
+                yield frame.data
+            else:
+                yield decoder.decode(frame.data, frame.fin)
+            if frame.fin:
+                self.get_in_progress = False
+                return
+            try:
+                frame = self._next(None)
+            except EOFError:
+                # The connection closed: later calls say so, as before the message.
+                self.get_in_progress = False
+                raise
