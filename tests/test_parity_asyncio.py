@@ -282,3 +282,37 @@ def test_recv_streaming_cancelled_before_first_fragment_changes_nothing(lib):
             assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "ab"
 
     run(main())
+
+
+# 4. process_request closes the connection before the response ------------------------------
+
+
+@LIBS
+@pytest.mark.parametrize("hook", ["process_request", "process_response"])
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["function", "coroutine"])
+def test_connection_closed_before_the_response_logs_no_error(lib, hook, asynchronous):
+    # The autouse no_error_logs fixture fails the test on an ERROR record.
+    handled = []
+
+    def close_transport(ws, *args):
+        ws.transport.close()
+
+    async def close_transport_and_wait(ws, *args):
+        ws.transport.close()
+        await asyncio.sleep(0.05)  # connection_lost() runs meanwhile
+
+    async def handler(ws):
+        handled.append(ws)  # pragma: no cover - never reached
+
+    async def main():
+        hooks = {hook: close_transport_and_wait if asynchronous else close_transport}
+        async with serving(lib, handler, **hooks) as (server, uri):
+            with pytest.raises(modules(lib).exceptions.InvalidMessage):
+                await modules(lib).client.connect(uri)
+            # The server still works.
+            async with serving(lib, handler) as (_, other_uri):
+                pass
+            await asyncio.sleep(0.05)
+
+    run(main())
+    assert handled == []

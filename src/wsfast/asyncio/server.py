@@ -144,7 +144,15 @@ class ServerConnection(Connection):
                     assert isinstance(response, Response)  # help mypy
                     self.response = response
 
-                self.protocol.send_response(self.response)
+                # Don't respond if the connection was closed during the handshake, e.g.
+                # by process_request, as websockets does.
+                if self.protocol.state is CONNECTING:
+                    self.protocol.send_response(self.response)
+                    if self.transport.is_closing():
+                        # Closed by process_request or process_response without a
+                        # wait: let connection_lost() run before the handler would
+                        # (websockets' drain() yields there too).
+                        await asyncio.sleep(0)
                 if self.protocol.state is OPEN:
                     # Bytes go straight to the frame reader from now on; frames that the
                     # client sent right behind its request are processed now.
