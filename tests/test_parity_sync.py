@@ -146,3 +146,27 @@ def test_recv_streaming_abandoned_after_first_fragment_is_unusable(lib):
                 next(ws.recv_streaming())
 
     run(main)
+
+
+# 5. Connection closed before the handshake response ----------------------------------------
+
+
+@LIBS
+def test_connection_closed_before_the_response_logs_no_error(lib):
+    # The autouse no_error_logs fixture fails the test on an ERROR record: the keepalive
+    # thread used to join a reading thread that never started.
+    handled = []
+
+    def process_request(ws, request):
+        ws.close_socket()
+
+    def main():
+        with serving(
+            lib, handled.append, process_request=process_request, ping_interval=0.05
+        ) as (_, uri):
+            with pytest.raises(modules(lib).exceptions.InvalidMessage):
+                modules(lib).client.connect(uri, open_timeout=TIMEOUT)
+            time.sleep(0.2)  # a keepalive ping would be due by now
+
+    run(main)
+    assert handled == []

@@ -531,6 +531,8 @@ class Connection(ProtocolAttributes):
         """Send a ping every ``ping_interval`` seconds; fail the connection with 1011 when a
         pong doesn't come back within ``ping_timeout`` seconds."""
         assert self.ping_interval is not None
+        if self.recv_events_thread.ident is None:
+            return  # the connection never opened: nothing to keep alive
         try:
             while True:
                 # If ping_timeout > latency > ping_interval, pings leave right after pongs.

@@ -461,8 +461,10 @@ def serve(
                     connection.logger.debug("! opening handshake failed", exc_info=True)
                 connection.close_socket()
                 return
-            # Not the current state: the client may have closed the connection already.
-            if connection.response is None or connection.response.status_code != 101:
+            # Whether the connection was open after the handshake, which started the reading
+            # thread: not the current state, as the client may have closed it already. A
+            # connection closed before the response (by process_request, say) wasn't.
+            if connection.recv_events_thread.ident is None:
                 connection.close_socket()
                 return
 
