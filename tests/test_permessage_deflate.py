@@ -915,12 +915,25 @@ def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class TestBackends:
-    def test_default_is_stdlib(self, fresh_registry: None) -> None:
+    def test_default_is_zlib_ng_when_installed(self, fresh_registry: None) -> None:
+        pytest.importorskip("zlib_ng", reason="zlib-ng isn't installed")
         backend = get_backend()
-        assert backend.name == "zlib"
+        assert backend.name == deflate_backends.default_backend_name() == "zlib-ng"
+        assert PerMessageDeflate(False, False, 15, 15).backend is backend
+        assert ServerPerMessageDeflateFactory().backend is backend
+        assert deflate_backends.available_backends()[0] == "zlib-ng"
+
+    def test_default_is_stdlib_without_zlib_ng(self, fresh_registry: None,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+        specs = dict(deflate_backends._SPECS)
+        specs["zlib-ng"] = ("wsfast_tests_no_such_module", "zlib-ng", specs["zlib-ng"][2])
+        monkeypatch.setattr(deflate_backends, "_SPECS", specs)
+        backend = get_backend()
+        assert backend.name == deflate_backends.default_backend_name() == "zlib"
         assert backend.module is zlib
         assert PerMessageDeflate(False, False, 15, 15).backend is backend
         assert deflate_backends.available_backends()[0] == "zlib"
+        assert "zlib-ng" not in deflate_backends.available_backends()
 
     @pytest.mark.parametrize("backend", ALL_BACKENDS)
     def test_env_var(self, backend: str, fresh_registry: None,
@@ -955,7 +968,7 @@ class TestBackends:
     def test_empty_env_var_means_default(self, fresh_registry: None,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(deflate_backends.ENV_VAR, "")
-        assert get_backend().name == "zlib"
+        assert get_backend().name == deflate_backends.default_backend_name()
 
     @pytest.mark.parametrize(
         ("name", "module", "package"),

@@ -6,9 +6,10 @@ engine compresses and decompresses is therefore a local choice of speed, never o
 compatibility. Three engines are known:
 
 ``"zlib"``
-    The standard library's :mod:`zlib`. Always available; the default.
+    The standard library's :mod:`zlib`. Always available; the default without zlib-ng.
 ``"zlib-ng"``
-    :mod:`zlib_ng.zlib_ng` from the ``zlib-ng`` package: the same API, a faster engine.
+    :mod:`zlib_ng.zlib_ng` from the ``zlib-ng`` package: the same API and settings, a faster
+    engine; the default when installed.
 ``"isal"``
     :mod:`isal.isal_zlib` from the ``isal`` package (Intel ISA-L): much faster, with fewer
     knobs. ISA-L has compression levels 0 to 3 only, so zlib's levels are mapped onto them:
@@ -18,7 +19,9 @@ compatibility. Three engines are known:
     is dropped rather than passed on, because ISA-L would warn on every compressor it builds.
 
 Pick one with :func:`get_backend`: by name, else from the ``WSFAST_DEFLATE_BACKEND``
-environment variable, else ``"zlib"``. Naming an engine whose package isn't installed raises
+environment variable, else the first of :data:`PREFERRED_BACKENDS` that is installed: the
+fastest engine that honours every zlib setting as zlib does (so not ISA-L, whose levels and
+strategies differ). :func:`default_backend_name` says which engine that is. Naming an engine whose package isn't installed raises
 :class:`BackendUnavailable`, an :class:`ImportError`, which names the package to install.
 """
 
@@ -34,14 +37,19 @@ __all__ = [
     "BACKEND_NAMES",
     "DEFAULT_BACKEND",
     "ENV_VAR",
+    "PREFERRED_BACKENDS",
     "BackendUnavailable",
     "DeflateBackend",
     "available_backends",
+    "default_backend_name",
     "get_backend",
 ]
 
 ENV_VAR = "WSFAST_DEFLATE_BACKEND"
+#: The engine that is always there: the standard library's.
 DEFAULT_BACKEND = "zlib"
+#: The engines picked by default, fastest first: those that honour zlib's settings exactly.
+PREFERRED_BACKENDS = ("zlib-ng", DEFAULT_BACKEND)
 
 
 class BackendUnavailable(ImportError):
@@ -166,7 +174,8 @@ def get_backend(name: str | DeflateBackend | None = None) -> DeflateBackend:
     """Return the DEFLATE engine called ``name``.
 
     With ``name=None``, the ``WSFAST_DEFLATE_BACKEND`` environment variable chooses, and
-    ``"zlib"`` when it is unset or empty. A :class:`DeflateBackend` is returned as is.
+    :func:`default_backend_name` when it is unset or empty. A :class:`DeflateBackend` is
+    returned as is.
 
     Raises:
         ValueError: if the name isn't one of :data:`BACKEND_NAMES`.
@@ -175,14 +184,28 @@ def get_backend(name: str | DeflateBackend | None = None) -> DeflateBackend:
     if isinstance(name, DeflateBackend):
         return name
     if name is None:
-        name = os.environ.get(ENV_VAR, "").strip() or DEFAULT_BACKEND
+        name = os.environ.get(ENV_VAR, "").strip() or default_backend_name()
     return _load(_canonical(name))
+
+
+def default_backend_name() -> str:
+    """The engine used when neither ``backend=`` nor ``WSFAST_DEFLATE_BACKEND`` names one."""
+    for name in PREFERRED_BACKENDS:
+        try:
+            _load(name)
+        except BackendUnavailable:
+            continue
+        return name
+    return DEFAULT_BACKEND  # its import error, if any, is then raised by _load
 
 
 def available_backends() -> list[str]:
     """Names of the engines that can be loaded here, the default first."""
-    names = []
+    default = default_backend_name()
+    names = [default]
     for name in BACKEND_NAMES:
+        if name == default:
+            continue
         try:
             _load(name)
         except BackendUnavailable:
