@@ -316,3 +316,50 @@ def test_connection_closed_before_the_response_logs_no_error(lib, hook, asynchro
 
     run(main())
     assert handled == []
+
+
+# 7. A write that fails in send() is the cause of ConnectionClosedError ---------------------
+
+MESSAGES = ["text", b"bytes", ["frag", "ments"]]
+
+
+@LIBS
+@pytest.mark.parametrize("message", MESSAGES, ids=repr)
+def test_failed_write_is_the_cause_of_connection_closed(lib, message):
+    exceptions = modules(lib).exceptions
+
+    async def handler(ws):
+        await ws.wait_closed()
+
+    async def main():
+        async with serving(lib, handler) as (_, uri):
+            ws = await modules(lib).client.connect(uri)
+            failure = OSError("write failed")
+
+            def write(data):
+                raise failure
+
+            ws.transport.write = write
+            with pytest.raises(exceptions.ConnectionClosedError) as raised:
+                await asyncio.wait_for(ws.send(message), TIMEOUT)
+            assert raised.value.__cause__ is failure
+            assert ws.state is modules(lib).protocol.State.CLOSED
+
+    run(main())
+
+
+@LIBS
+def test_close_timeout_is_the_cause_of_connection_closed(lib):
+    # A peer that never answers the close frame of a failed fragmented send.
+    from sync_support import RawServer
+
+    async def main():
+        with RawServer() as peer:
+            async with modules(lib).client.connect(
+                peer.uri, close_timeout=0.2, compression=None
+            ) as ws:
+                with pytest.raises(modules(lib).exceptions.ConnectionClosedError) as raised:
+                    await asyncio.wait_for(ws.send(["text", b"bytes"]), TIMEOUT)
+                assert isinstance(raised.value.__cause__, TimeoutError)
+
+    run(main())

@@ -170,3 +170,37 @@ def test_connection_closed_before_the_response_logs_no_error(lib):
 
     run(main)
     assert handled == []
+
+
+# 7. A write that fails in send() is the cause of ConnectionClosedError ---------------------
+
+
+class FailingSocket:
+    """A socket whose sendall() fails; everything else is the real socket's."""
+
+    def __init__(self, sock, failure):
+        self.sock, self.failure = sock, failure
+
+    def sendall(self, data):
+        raise self.failure
+
+    def __getattr__(self, name):
+        return getattr(self.sock, name)
+
+
+@LIBS
+@pytest.mark.parametrize("message", ["text", b"bytes", ["frag", "ments"]], ids=repr)
+def test_failed_write_is_the_cause_of_connection_closed(lib, message):
+    exceptions = modules(lib).exceptions
+
+    def main():
+        with serving(lib, lambda ws: ws.wait_closed(TIMEOUT)) as (_, uri):
+            with modules(lib).client.connect(uri, legacy=False) as ws:
+                failure = OSError("write failed")
+                ws.socket = FailingSocket(ws.socket, failure)
+                with pytest.raises(exceptions.ConnectionClosedError) as raised:
+                    ws.send(message)
+                assert raised.value.__cause__ is failure
+                assert ws.state is modules(lib).protocol.State.CLOSED
+
+    run(main)

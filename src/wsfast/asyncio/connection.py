@@ -308,7 +308,10 @@ class Connection(ProtocolAttributes, asyncio.BufferedProtocol):
                 # The hot path: one frame straight to the transport, no await.
                 frame = protocol.message_frame(BINARY if text is False else TEXT, data)
                 if frame is not None:
-                    self.transport.write(frame)
+                    try:
+                        self.transport.write(frame)
+                    except Exception as exc:
+                        await self._write_failed(exc)
                     return
             async with self.send_context():
                 if text is False:
@@ -322,7 +325,10 @@ class Connection(ProtocolAttributes, asyncio.BufferedProtocol):
                     TEXT if text else BINARY, message  # type: ignore[arg-type]
                 )
                 if frame is not None:
-                    self.transport.write(frame)
+                    try:
+                        self.transport.write(frame)
+                    except Exception as exc:
+                        await self._write_failed(exc)
                     return
             async with self.send_context():
                 if text:
@@ -491,6 +497,17 @@ class Connection(ProtocolAttributes, asyncio.BufferedProtocol):
 
     def _closed_exc(self, operation: str) -> ConnectionClosed:
         return self.protocol.closed_exception(operation, self.recv_exc)
+
+    async def _write_failed(self, exc: Exception) -> None:
+        """The transport refused a frame of send()'s hot path: as in send_context(), close
+        the connection and raise ConnectionClosed, chained to ``exc``."""
+        if self.debug:
+            self.logger.debug("! error while sending data", exc_info=True)
+        if self.recv_exc is None:
+            self.recv_exc = exc
+        self.transport.abort()
+        await asyncio.shield(self.connection_lost_waiter)
+        raise self._closed_exc("send")
 
     def _acknowledge_pings(self, data: bytes) -> None:
         """Complete the ping matching this pong and every ping sent before it."""
@@ -926,7 +943,9 @@ class _SendContext:
         if self.raise_close_exc:
             connection.transport.abort()
             await asyncio.shield(connection.connection_lost_waiter)
-            raise connection._closed_exc("send") from original_exc
+            # Chained to what broke the connection first (recv_exc), as in websockets: the
+            # write that failed, the unexpected error, the close timeout.
+            raise connection._closed_exc("send")
 
 
 def broadcast(

@@ -881,7 +881,9 @@ class Connection(ProtocolAttributes):
 
     def _abort_and_raise(self, operation: str, original_exc: BaseException | None) -> None:
         self.close_socket()
-        raise self._closed_exc(operation) from original_exc
+        # Chained to what broke the connection first (connection_exc, which send_context()
+        # sets to original_exc if nothing came before), as in websockets.
+        raise self._closed_exc(operation)
 
     def close_socket(self) -> None:
         """Close the TCP connection and end the stream of messages. Idempotent.
