@@ -363,3 +363,57 @@ def test_close_timeout_is_the_cause_of_connection_closed(lib):
                 assert isinstance(raised.value.__cause__, TimeoutError)
 
     run(main())
+
+
+# 9. close() during a fragmented send() ------------------------------------------------------
+
+
+@LIBS
+@pytest.mark.parametrize("side", ["client", "server"])
+def test_close_during_fragmented_send_fails_at_once(lib, side):
+    exceptions = modules(lib).exceptions
+    observed = {}
+
+    async def slow_fragments(started):
+        yield "part"
+        started.set()
+        while True:
+            await asyncio.sleep(0.05)
+            yield "more"
+
+    async def close_while_sending(ws):
+        started = asyncio.Event()
+        sending = asyncio.create_task(ws.send(slow_fragments(started)))
+        await asyncio.wait_for(started.wait(), TIMEOUT)
+        t0 = time.monotonic()
+        await ws.close()
+        observed["close_took"] = time.monotonic() - t0
+        observed["close_sent"] = ws.protocol.close_sent.code
+        # The peer's answer to the close frame is discarded (RFC 6455 §7.1.7).
+        observed["close_code"] = ws.close_code
+        with pytest.raises(exceptions.ConnectionClosedError):
+            await asyncio.wait_for(sending, TIMEOUT)
+
+    async def handler(ws):
+        if side == "server":
+            await close_while_sending(ws)
+        else:
+            with contextlib.suppress(exceptions.ConnectionClosed):
+                async for _ in ws:
+                    pass
+
+    async def main():
+        async with serving(lib, handler, close_timeout=TIMEOUT) as (_, uri):
+            ws = await modules(lib).client.connect(uri, close_timeout=TIMEOUT)
+            if side == "client":
+                await close_while_sending(ws)
+            else:
+                with contextlib.suppress(exceptions.ConnectionClosed):
+                    async for _ in ws:
+                        pass
+                await ws.wait_closed()
+
+    run(main(), timeout=3 * TIMEOUT)
+    assert observed["close_sent"] == 1011
+    assert observed["close_code"] == 1006
+    assert observed["close_took"] < TIMEOUT / 2

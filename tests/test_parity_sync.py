@@ -204,3 +204,67 @@ def test_failed_write_is_the_cause_of_connection_closed(lib, message):
                 assert ws.state is modules(lib).protocol.State.CLOSED
 
     run(main)
+
+
+# 9. close() during a fragmented send() ------------------------------------------------------
+
+
+@LIBS
+@pytest.mark.parametrize("side", ["client", "server"])
+def test_close_during_fragmented_send_fails_at_once(lib, side):
+    exceptions = modules(lib).exceptions
+    observed = {}
+
+    def close_while_sending(ws):
+        started = threading.Event()
+        errors = []
+
+        def slow_fragments():
+            yield "part"
+            started.set()
+            while True:
+                time.sleep(0.05)
+                yield "more"
+
+        def send():
+            try:
+                ws.send(slow_fragments())
+            except Exception as exc:
+                errors.append(exc)
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        assert started.wait(TIMEOUT)
+        t0 = time.monotonic()
+        ws.close()
+        observed["close_took"] = time.monotonic() - t0
+        observed["close_sent"] = ws.protocol.close_sent.code
+        observed["close_code"] = ws.close_code
+        sender.join(TIMEOUT)
+        observed["send_error"] = errors
+
+    def handler(ws):
+        if side == "server":
+            close_while_sending(ws)
+        else:
+            with contextlib.suppress(exceptions.ConnectionClosed):
+                for _ in ws:
+                    pass
+
+    def main():
+        with serving(lib, handler, close_timeout=TIMEOUT) as (_, uri):
+            with modules(lib).client.connect(uri, close_timeout=TIMEOUT, legacy=False) as ws:
+                if side == "client":
+                    close_while_sending(ws)
+                else:
+                    with contextlib.suppress(exceptions.ConnectionClosed):
+                        for _ in ws:
+                            pass
+                    assert ws.wait_closed(TIMEOUT)
+
+    run(main, timeout=3 * TIMEOUT)
+    assert observed["close_sent"] == 1011
+    assert observed["close_code"] == 1006
+    assert observed["close_took"] < TIMEOUT / 2
+    [error] = observed["send_error"]
+    assert isinstance(error, exceptions.ConnectionClosedError)
