@@ -417,3 +417,22 @@ def test_close_during_fragmented_send_fails_at_once(lib, side):
     assert observed["close_sent"] == 1011
     assert observed["close_code"] == 1006
     assert observed["close_took"] < TIMEOUT / 2
+
+
+# 10. unix_connect() with both path and sock -------------------------------------------------
+
+
+@LIBS
+def test_unix_connect_path_and_sock(lib, tmp_path):
+    # websockets leaves the check to asyncio's create_unix_connection(), with its words.
+    async def main():
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            with pytest.raises(
+                ValueError, match=r"^path and sock can not be specified at the same time$"
+            ):
+                await modules(lib).client.unix_connect(path=str(tmp_path / "sock"), sock=sock)
+        finally:
+            sock.close()
+
+    run(main())

@@ -268,3 +268,18 @@ def test_close_during_fragmented_send_fails_at_once(lib, side):
     assert observed["close_took"] < TIMEOUT / 2
     [error] = observed["send_error"]
     assert isinstance(error, exceptions.ConnectionClosedError)
+
+
+# 10. unix_connect() with both path and sock -------------------------------------------------
+
+
+@LIBS
+@pytest.mark.parametrize("legacy", [None, False])
+def test_unix_connect_path_is_incompatible_with_sock(lib, legacy, tmp_path):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        kwargs = {} if legacy is None else {"legacy": legacy}
+        with pytest.raises(ValueError, match=r"^path is incompatible with sock$"):
+            modules(lib).client.unix_connect(path=str(tmp_path / "sock"), sock=sock, **kwargs)
+    finally:
+        sock.close()

@@ -630,7 +630,7 @@ def test_unix_path_and_sock_are_exclusive(socket_path):
         wsfast_client.unix_connect()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        with pytest.raises(ValueError, match="path and sock arguments are incompatible"):
+        with pytest.raises(ValueError, match="^path is incompatible with sock$"):
             wsfast_client.unix_connect(str(socket_path), sock=sock)
     finally:
         sock.close()

@@ -485,7 +485,7 @@ def unix_reconnect(
     if path is None and sock is None:
         raise ValueError("missing path argument")
     if path is not None and sock is not None:
-        raise ValueError("path and sock arguments are incompatible")
+        raise ValueError("path is incompatible with sock")
     if uri is None:
         uri = "ws://localhost/" if kwargs.get("ssl") is None else "wss://localhost/"
     if sock is not None:
