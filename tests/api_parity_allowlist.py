@@ -42,7 +42,6 @@ ALLOWLIST: dict[str, str] = {
     "websockets.exceptions:PayloadTooBig": "the first argument may also be passed as size=, so size_or_message has a (sentinel) default",
     "websockets.datastructures:is_valid_header_value": "a function of the value; websockets' is a compiled pattern's fullmatch (same positional call, returns bool not Match)",
     # Different construction.
-    "websockets.asyncio.server:Server": "built by serve() with the handshake settings (handler first, the rest keyword-only); websockets' takes (create_server, handler, logger)",
     "websockets.cli:interactive_client": "wsfast's client takes ssl_context= and linger= (probe hint, pipe lingering) instead of passing **kwargs to connect()",
     # Internals of websockets' implementation that wsfast has no counterpart for.
     "websockets.asyncio.connection:Connection.acknowledge_pings": _INTERNAL,

@@ -436,3 +436,56 @@ def test_unix_connect_path_and_sock(lib, tmp_path):
             sock.close()
 
     run(main())
+
+
+# 12. Server(create_server, handler, logger=None) --------------------------------------------
+
+
+def test_server_init_signature_is_websockets():
+    import inspect
+
+    from websockets_support import websockets_module
+
+    ours = inspect.signature(modules("wsfast").server.Server.__init__)
+    assert list(ours.parameters) == ["self", "create_server", "handler", "logger"]
+    assert ours.parameters["logger"].default is None
+    assert all(
+        p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in ours.parameters.values()
+    )
+    theirs = inspect.signature(websockets_module("websockets.asyncio.server").Server.__init__)
+    assert [(p.name, p.kind, p.default) for p in ours.parameters.values()] == [
+        (p.name, p.kind, p.default) for p in theirs.parameters.values()
+    ]
+
+
+@LIBS
+def test_server_built_directly(lib):
+    # As with websockets: the handler runs for each connection from the handshake on.
+    mods = modules(lib)
+    server_module = mods.server
+    server_protocol = importlib.import_module(f"{lib}.server").ServerProtocol
+
+    async def handler(connection):
+        await connection.handshake()
+        message = await connection.recv()
+        await connection.send(message)
+        await connection.close()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+
+        def create_server():
+            return loop.create_server(
+                lambda: server_module.ServerConnection(server_protocol(), server),
+                "127.0.0.1",
+                0,
+            )
+
+        server = server_module.Server(create_server, handler)
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            async with mods.client.connect(f"ws://127.0.0.1:{port}") as ws:
+                await ws.send("hello")
+                assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "hello"
+
+    run(main())

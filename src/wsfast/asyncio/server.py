@@ -199,26 +199,26 @@ class Server:
     Mirrors the API of :class:`asyncio.Server` and keeps track of connections: closing the
     server closes them, with 1001 (going away) by default. Awaiting it (or entering it with
     ``async with``) starts listening, with ``create_server``.
+
+    Args:
+        create_server: Coroutine function that creates the :class:`asyncio.Server`, whose
+            protocol factory makes :class:`ServerConnection` objects for this server.
+        handler: Coroutine function run in a task for each connection, from the opening
+            handshake to the end: :func:`serve` gives one that performs the handshake,
+            runs the application's handler, and closes the connection.
+        logger: Logger for this server; defaults to
+            ``logging.getLogger("websockets.server")``.
     """
 
     def __init__(
         self,
+        create_server: Callable[[], Awaitable[asyncio.Server]],
         handler: Callable[[ServerConnection], Awaitable[None]],
-        *,
-        create_server: Callable[[], Awaitable[asyncio.Server]] | None = None,
-        process_request: Any = None,
-        process_response: Any = None,
-        server_header: str | None = SERVER,
-        open_timeout: float | None = 10,
         logger: LoggerLike | None = None,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.create_server = create_server
         self.handler = handler
-        self.process_request = process_request
-        self.process_response = process_response
-        self.server_header = server_header
-        self.open_timeout = open_timeout
         if logger is None:
             logger = logging.getLogger("websockets.server")
         self.logger = logger
@@ -255,47 +255,6 @@ class Server:
                 name = str(sock.getsockname())
             self.logger.info("server listening on %s", name)
 
-    async def conn_handler(self, connection: ServerConnection) -> None:
-        """Handle the lifecycle of a WebSocket connection: handshake, handler, close."""
-        try:
-            async with asyncio_timeout(self.open_timeout):
-                try:
-                    await connection.handshake(
-                        self.process_request,
-                        self.process_response,
-                        self.server_header,
-                    )
-                except asyncio.CancelledError:
-                    connection.transport.abort()
-                    raise
-                except InvalidHandshake:
-                    # The protocol logged the rejection (one INFO line, see the
-                    # handshake-400 spec) and sent the response.
-                    connection.transport.abort()
-                    return
-                except Exception:
-                    connection.logger.error("opening handshake failed", exc_info=True)
-                    connection.transport.abort()
-                    return
-        except TimeoutError:
-            connection.logger.info("opening handshake timed out (open_timeout)")
-            connection.transport.abort()
-            return
-
-        if connection.protocol.state is not OPEN:
-            # process_request or process_response answered with its own HTTP response.
-            connection.transport.close()
-            return
-
-        try:
-            connection.start_keepalive()
-            await self.handler(connection)
-        except Exception:
-            connection.logger.error("connection handler failed", exc_info=True)
-            await connection.close(CloseCode.INTERNAL_ERROR)
-        else:
-            await connection.close()
-
     def _handler_done(self, connection: ServerConnection, task: asyncio.Task[None]) -> None:
         del self.handlers[connection]
         if not task.cancelled() and task.exception() is not None:  # pragma: no cover
@@ -303,7 +262,7 @@ class Server:
 
     def start_connection_handler(self, connection: ServerConnection) -> None:
         """Register a connection with this server and run its handler in a task."""
-        task = self.loop.create_task(self.conn_handler(connection))
+        task = self.loop.create_task(self.handler(connection))
         self.handlers[connection] = task
         task.add_done_callback(lambda task: self._handler_done(connection, task))
 
@@ -519,16 +478,62 @@ def serve(
         # mypy cannot tell that kwargs must provide sock when port is None.
         return loop.create_server(factory, host, port, **kwargs)
 
-    server = Server(
-        handler,
-        create_server=create_server,
-        process_request=process_request,
-        process_response=process_response,
-        server_header=server_header,
-        open_timeout=open_timeout,
-        logger=logger,
-    )
+    async def protocol_handler(connection: ServerConnection) -> None:
+        await _handle_connection(
+            connection, handler, process_request, process_response, server_header, open_timeout
+        )
+
+    server = Server(create_server, protocol_handler, logger)
     return server
+
+
+async def _handle_connection(
+    connection: ServerConnection,
+    handler: Callable[[ServerConnection], Awaitable[None]],
+    process_request: Any,
+    process_response: Any,
+    server_header: str | None,
+    open_timeout: float | None,
+) -> None:
+    """The lifecycle of a connection made by :func:`serve`: handshake, handler, close."""
+    try:
+        async with asyncio_timeout(open_timeout):
+            try:
+                await connection.handshake(
+                    process_request,
+                    process_response,
+                    server_header,
+                )
+            except asyncio.CancelledError:
+                connection.transport.abort()
+                raise
+            except InvalidHandshake:
+                # The protocol logged the rejection (one INFO line, see the
+                # handshake-400 spec) and sent the response.
+                connection.transport.abort()
+                return
+            except Exception:
+                connection.logger.error("opening handshake failed", exc_info=True)
+                connection.transport.abort()
+                return
+    except TimeoutError:
+        connection.logger.info("opening handshake timed out (open_timeout)")
+        connection.transport.abort()
+        return
+
+    if connection.protocol.state is not OPEN:
+        # process_request or process_response answered with its own HTTP response.
+        connection.transport.close()
+        return
+
+    try:
+        connection.start_keepalive()
+        await handler(connection)
+    except Exception:
+        connection.logger.error("connection handler failed", exc_info=True)
+        await connection.close(CloseCode.INTERNAL_ERROR)
+    else:
+        await connection.close()
 
 
 def unix_serve(
