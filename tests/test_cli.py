@@ -7,12 +7,16 @@ import os
 import re
 import selectors
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 from test_probe import free_port, wsfast_server
+
+from wsfast import cli
 
 TIMEOUT = 30
 
@@ -164,7 +168,64 @@ def test_usage():
     for expected in ("python -m wsfast probe URL", "serve --echo", "/ping", "/close"):
         assert expected in help_text.stdout
     no_url = run()
-    assert no_url.returncode == 2 and "usage:" in no_url.stderr
+    assert no_url.returncode == 2 and no_url.stdout.startswith("usage:")
+    assert no_url.stderr == ""
     serve_without_handler = run("serve", "--port", "0")
     assert serve_without_handler.returncode == 2
     assert "--echo" in serve_without_handler.stderr
+
+
+# main(argv) in-process, as websockets.cli.main(argv) behaves -------------------------------
+
+
+@pytest.mark.parametrize("option", ["--help", "-h"])
+def test_main_help_prints_to_stdout_and_exits_0(option, capsys):
+    with pytest.raises(SystemExit) as raised:
+        cli.main([option])
+    assert raised.value.code == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("usage: python -m wsfast ") and err == ""
+
+
+def test_main_without_url_prints_usage_to_stdout_and_exits_2(capsys):
+    with pytest.raises(SystemExit) as raised:
+        cli.main([])
+    assert raised.value.code == 2
+    out, err = capsys.readouterr()
+    assert out.startswith("usage: python -m wsfast ") and err == ""
+
+
+def test_main_version_exits_0(capsys):
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["--version"])
+    assert raised.value.code == 0
+    assert re.fullmatch(r"wsfast \S+\n", capsys.readouterr().out)
+
+
+def test_main_returns_on_success_and_exits_with_a_failure_status(capsys):
+    from wsfast.sync.server import serve
+
+    with serve(lambda ws: None, "127.0.0.1", 0) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            uri = f"ws://127.0.0.1:{server.socket.getsockname()[1]}/"
+            assert cli.main(["probe", uri, "--no-proxy", "--timeout", str(TIMEOUT)]) is None
+        finally:
+            server.shutdown()
+            thread.join(TIMEOUT)
+    capsys.readouterr()
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["probe", f"ws://127.0.0.1:{port}/", "--no-proxy", "--timeout", "2"])
+    assert raised.value.code == 2
+
+
+def test_subcommands_dispatch_through_one_table(monkeypatch):
+    calls = []
+    monkeypatch.setitem(cli.SUBCOMMANDS, "extra", lambda argv: calls.append(argv) or 0)
+    assert cli.main(["extra", "a", "b"]) is None
+    assert calls == [["a", "b"]]
+    assert set(cli.SUBCOMMANDS) >= {"probe", "serve", "run"}

@@ -400,15 +400,17 @@ def client_main(argv: Sequence[str]) -> int:
                              "long before closing (default 0.5 with a pipe, 0 in a terminal)")
     parser.add_argument("uri", metavar="URL", nargs="?")
     args = parser.parse_args(argv)
+    # As websockets' main(): help and version exit 0, no URL prints the usage and exits 2,
+    # both on standard output.
     if args.help:
         parser.print_help()
-        return 0
+        sys.exit(0)
     if args.version:
         print(f"wsfast {__version__}")
-        return 0
+        sys.exit(0)
     if args.uri is None:
-        sys.stderr.write("usage: " + USAGE)
-        return 2
+        parser.print_usage()
+        sys.exit(2)
     ssl_context = None
     if args.insecure and args.uri.lower().startswith("wss:"):
         ssl_context = _client_ssl_context(None, insecure=True)
@@ -420,19 +422,35 @@ def client_main(argv: Sequence[str]) -> int:
         return 130
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments[:1] == ["probe"]:
-        status = probe_main(arguments[1:])
-    elif arguments[:1] == ["serve"]:
-        status = serve_main(arguments[1:])
-    elif arguments[:1] == ["run"]:
-        from ._launch import run_main
+def _run_main(argv: Sequence[str]) -> int:
+    from ._launch import run_main
 
-        status = run_main(arguments[1:])
+    return run_main(argv)
+
+
+#: ``python -m wsfast NAME ARGS...``: NAME's function, called with ARGS, returns the exit
+#: status. Anything else goes to the interactive client, websockets' command line.
+SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "probe": probe_main,
+    "serve": serve_main,
+    "run": _run_main,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``).
+
+    Like websockets' ``main()``, returns once done; exits (:exc:`SystemExit`) only with a
+    non-zero status, or for ``--help`` and ``--version``.
+    """
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    command = SUBCOMMANDS.get(arguments[0]) if arguments else None
+    if command is not None:
+        status = command(arguments[1:])
     else:
         status = client_main(arguments)
-    sys.exit(status)
+    if status:
+        sys.exit(status)
 
 
 # websockets.cli's helpers ---------------------------------------------------------------------
