@@ -283,3 +283,61 @@ def test_unix_connect_path_is_incompatible_with_sock(lib, legacy, tmp_path):
             modules(lib).client.unix_connect(path=str(tmp_path / "sock"), sock=sock, **kwargs)
     finally:
         sock.close()
+
+
+# 6. and 8. Failing the connection from our side --------------------------------------------
+
+
+def ignore_pings_answer_close(peer):
+    """A raw client that answers no ping but echoes the server's close frame, then closes
+    the TCP connection once the server does."""
+    peer.wait_for(lambda frames: CLOSE in opcodes(frames), TIMEOUT)
+    peer.send(CLOSE, close_payload(1000))
+    peer.wait_eof(TIMEOUT)
+    peer.close()
+
+
+@LIBS
+@pytest.mark.parametrize("items", [["text", b"bytes"], [b"bytes", "text"], ["text", 42], [42]])
+def test_server_send_bad_iterable_raises_type_error_at_once(lib, items):
+    raised = []
+
+    def handler(ws):
+        started = time.monotonic()
+        try:
+            ws.send(iter(items))
+        except Exception as exc:
+            raised.append((exc, time.monotonic() - started))
+
+    def main():
+        with serving(lib, handler, close_timeout=TIMEOUT) as (server, _):
+            ignore_pings_answer_close(raw_client(server.socket.getsockname()[1]))
+
+    run(main, timeout=3 * TIMEOUT)
+    [(exc, elapsed)] = raised
+    assert isinstance(exc, TypeError), repr(exc)
+    assert elapsed < TIMEOUT / 2
+
+
+@LIBS
+def test_server_reaches_closed_after_keepalive_timeout(lib):
+    observed = {}
+
+    def handler(ws):
+        started = time.monotonic()
+        while ws.state is not modules(lib).protocol.State.CLOSED:
+            time.sleep(0.01)
+        observed["elapsed"] = time.monotonic() - started
+        observed["close_code"] = ws.close_code
+        observed["close_sent"] = ws.protocol.close_sent.code
+
+    def main():
+        with serving(
+            lib, handler, ping_interval=0.1, ping_timeout=0.1, close_timeout=TIMEOUT
+        ) as (server, _):
+            ignore_pings_answer_close(raw_client(server.socket.getsockname()[1]))
+
+    run(main, timeout=3 * TIMEOUT)
+    assert observed["close_sent"] == 1011
+    assert observed["close_code"] == 1006
+    assert observed["elapsed"] < TIMEOUT / 2
