@@ -8,7 +8,15 @@ import logging
 import re
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
 from typing import Any
 
@@ -213,7 +221,7 @@ class Server:
     def __init__(
         self,
         create_server: Callable[[], Awaitable[asyncio.Server]],
-        handler: Callable[[ServerConnection], Awaitable[None]],
+        handler: Callable[[ServerConnection], Coroutine[Any, Any, None]],
         logger: LoggerLike | None = None,
     ) -> None:
         self.loop = asyncio.get_running_loop()
