@@ -17,7 +17,7 @@ import time
 import pytest
 from asyncio_support import TIMEOUT, run
 from sync_support import CLOSE, close_payload, opcodes, raw_client
-from websockets_support import lib_param
+from websockets_support import layer_modules, lib_param
 
 pytestmark = pytest.mark.usefixtures("active_codec", "no_error_logs")
 
@@ -26,15 +26,7 @@ LIBS = pytest.mark.parametrize("lib", ["wsfast", lib_param("websockets")])
 
 def modules(lib):
     """The asyncio modules of ``lib`` ("wsfast" or "websockets") as a namespace."""
-
-    class Modules:
-        client = importlib.import_module(f"{lib}.asyncio.client")
-        connection = importlib.import_module(f"{lib}.asyncio.connection")
-        server = importlib.import_module(f"{lib}.asyncio.server")
-        protocol = importlib.import_module(f"{lib}.protocol")
-        exceptions = importlib.import_module(f"{lib}.exceptions")
-
-    return Modules
+    return layer_modules(lib, "asyncio")
 
 
 @contextlib.asynccontextmanager

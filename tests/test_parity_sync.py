@@ -9,14 +9,13 @@ call has a timeout.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import socket
 import threading
 import time
 
 import pytest
 from sync_support import CLOSE, TIMEOUT, close_payload, opcodes, raw_client, run
-from websockets_support import lib_param
+from websockets_support import layer_modules, lib_param
 
 pytestmark = pytest.mark.usefixtures("active_codec", "no_error_logs")
 
@@ -25,15 +24,7 @@ LIBS = pytest.mark.parametrize("lib", ["wsfast", lib_param("websockets")])
 
 def modules(lib):
     """The threading modules of ``lib`` ("wsfast" or "websockets") as a namespace."""
-
-    class Modules:
-        client = importlib.import_module(f"{lib}.sync.client")
-        connection = importlib.import_module(f"{lib}.sync.connection")
-        server = importlib.import_module(f"{lib}.sync.server")
-        protocol = importlib.import_module(f"{lib}.protocol")
-        exceptions = importlib.import_module(f"{lib}.exceptions")
-
-    return Modules
+    return layer_modules(lib, "sync")
 
 
 @contextlib.contextmanager

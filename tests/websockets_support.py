@@ -96,6 +96,18 @@ def lib_param(*values: Any, **kwargs: Any) -> Any:
     return pytest.param(*values, marks=marks, **kwargs)
 
 
+def layer_modules(lib: str, layer: str) -> types.SimpleNamespace:
+    """``lib``'s (``"wsfast"`` or ``"websockets"``) client, connection and server modules of
+    ``layer`` (``"asyncio"`` or ``"sync"``), with its protocol and exceptions modules."""
+    return types.SimpleNamespace(
+        client=importlib.import_module(f"{lib}.{layer}.client"),
+        connection=importlib.import_module(f"{lib}.{layer}.connection"),
+        server=importlib.import_module(f"{lib}.{layer}.server"),
+        protocol=importlib.import_module(f"{lib}.protocol"),
+        exceptions=importlib.import_module(f"{lib}.exceptions"),
+    )
+
+
 def and_reference(ours: Any, make_theirs: Any) -> list[Any]:
     """``[ours, make_theirs()]``, or ``[ours]`` without websockets: for a test that checks
     the same things of wsfast and of websockets, so that the wsfast half still runs."""
