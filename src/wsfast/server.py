@@ -242,6 +242,8 @@ class ServerProtocol(Protocol):
         """Build websockets' response rejecting the handshake for ``exc``; keep the advice."""
         extra_headers: list[tuple[str, str]] = []
         reason = str(exc)
+        # websockets' body; the upgrade and 400 cases below word it their way.
+        body = f"Failed to open a WebSocket connection: {exc}.\n"
         debug_message = "! invalid handshake"
         if isinstance(exc, InvalidOrigin):
             debug_message = "! invalid origin"
@@ -258,18 +260,15 @@ class ServerProtocol(Protocol):
                     f"{exc.origin}. If it should, add {exc.origin} to the origins that "
                     f"the server accepts.\n"
                 )
-            body = f"Failed to open a WebSocket connection: {exc}.\n"
         elif isinstance(exc, InvalidMethod):
             debug_message = "! invalid method"
             status = http.HTTPStatus.METHOD_NOT_ALLOWED
             extra_headers.append(("Allow", "GET"))
             hint = "A WebSocket handshake is a GET request (RFC 6455 section 4.1).\n"
-            body = f"Failed to open a WebSocket connection: {exc}.\n"
         elif isinstance(exc, InvalidProtocol):
             debug_message = "! invalid protocol"
             status = http.HTTPStatus.HTTP_VERSION_NOT_SUPPORTED
             hint = _http_version_hint(exc.protocol)
-            body = f"Failed to open a WebSocket connection: {exc}.\n"
         elif isinstance(exc, InvalidUpgrade):
             debug_message = "! invalid upgrade"
             # RFC 9110 §15.5.22: a 426 response names the protocol to upgrade to.
