@@ -310,7 +310,7 @@ def _e2e_plan(args: argparse.Namespace, group: str) -> list[dict[str, Any]]:
     plan = []
     for kind, compression, variant_loops in variants:
         for lib in args.libs:
-            if compression and lib not in DEFLATE_LIBS and lib != "raw":
+            if compression and lib not in DEFLATE_LIBS and lib not in ("raw", "raw-task"):
                 continue
             loops = [lp for lp in (variant_loops or args.loops) if lp in args.loops]
             if _is_sync(lib):

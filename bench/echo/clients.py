@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 
 from .common import (
     HOST,
+    RAW_LIBS,
     KINDS,
     LIBS,
     LOOPS,
@@ -279,7 +280,7 @@ async def _open_sync(lib: str, port: int, kind: str, compression: bool, max_size
 
 
 async def _open(lib: str, port: int, kind: str, compression: bool, max_size: int) -> Conn:
-    if lib == "raw":
+    if lib in RAW_LIBS:
         return await _open_raw(port, kind, compression, max_size)
     if lib == "aiohttp":
         return await _open_aiohttp(port, kind, compression, max_size)
@@ -388,7 +389,7 @@ async def measure(
     kind: str = "binary",
 ) -> dict[str, Any]:
     payloads = payloads_of_size(size, compression, kind)
-    if lib == "raw" and kind == "text":
+    if lib in RAW_LIBS and kind == "text":
         payloads = [payload.encode() for payload in payloads]
     conn = await _open(lib, port, kind, compression, max_size)
     try:

@@ -16,6 +16,7 @@ HOST = "127.0.0.1"
 #: Every library the benchmark knows, in table order. The same library runs on both ends.
 LIBS = (
     "raw",
+    "raw-task",
     "websockets",
     "aiohttp",
     "picows",
@@ -33,6 +34,12 @@ LOOPS = ("asyncio", "uvloop")
 #: throughput; the client sends a batch of messages back to back, then an empty message; the
 #: server counts the messages and answers the empty one with the count, as a text message.
 MODES = ("echo", "stream")
+
+#: Raw TCP limits, no WebSocket: ``raw`` echoes inside ``buffer_updated()``; ``raw-task`` hands
+#: each message through a future to an application task that writes the echo, the floor cost
+#: of any awaitable ``recv()`` API (the server side of bench/await_ceiling.py, across processes).
+#: Their clients are the same raw client.
+RAW_LIBS = frozenset({"raw", "raw-task"})
 
 #: Message kinds: ``binary`` (seeded random bytes) or ``text`` (seeded multilingual UTF-8 text,
 #: sent as text messages, so that every receiver validates UTF-8). ``raw`` sends the same bytes

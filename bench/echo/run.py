@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from .common import DEFLATE_LIBS, KINDS, LIBS, LOOPS, MODES, SERVER_OF, lib_env
+from .common import DEFLATE_LIBS, KINDS, LIBS, LOOPS, MODES, RAW_LIBS, SERVER_OF, lib_env
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: children run `-m bench.echo.*`
 
@@ -37,7 +37,7 @@ CLIENT_SLACK = 45.0
 RATIO_PAIRS = [
     (lib, base)
     for lib in ("wsfast", "wsfast-python")
-    for base in ("websockets", "picows.websockets", "raw")
+    for base in ("websockets", "picows.websockets", "raw", "raw-task")
 ] + [
     (lib, base)
     for lib in ("wsfast.sync", "wsfast-python.sync")
@@ -83,7 +83,7 @@ def _python(module: str, *args: str) -> list[str]:
 
 def probe(lib: str, compression: bool) -> tuple[dict[str, Any] | None, str | None]:
     """(info, None) if ``lib`` can run here, else (None, reason)."""
-    if compression and lib not in DEFLATE_LIBS and lib != "raw":
+    if compression and lib not in DEFLATE_LIBS and lib not in RAW_LIBS:
         return None, "no permessage-deflate"
     try:
         proc = subprocess.run(

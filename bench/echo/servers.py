@@ -23,6 +23,7 @@ from typing import Any
 
 from .common import (
     HOST,
+    RAW_LIBS,
     LIBS,
     LOOPS,
     MODES,
@@ -65,11 +66,55 @@ class _RawCount(LengthPrefixedProtocol):
             self.transport.write(length_prefix(len(ack)) + ack)  # type: ignore[union-attr]
 
 
-async def _serve_raw(mode: str, compression: bool, max_size: int, keepalive: bool) -> int:
+class _RawEchoThroughTask(LengthPrefixedProtocol):
+    """The floor cost of an awaitable ``recv()``: each message goes through a future to an
+    application task that writes the echo, as a handler running ``async for message in
+    websocket: await websocket.send(message)`` must. No WebSocket work at all."""
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self.messages: list[bytes] = []
+        self.waiter: asyncio.Future[None] | None = None
+        self.closed = False
+        self.application = asyncio.get_running_loop().create_task(self._application())
+
+    def message_received(self, view: memoryview, start: int, length: int) -> None:
+        self.messages.append(bytes(view[start - 4 : start + length]))
+        self._wake()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _recv(self) -> bytes | None:
+        while not self.messages:
+            if self.closed:
+                return None
+            self.waiter = asyncio.get_running_loop().create_future()
+            await self.waiter
+        return self.messages.pop(0)
+
+    async def _application(self) -> None:
+        while (message := await self._recv()) is not None:
+            self.transport.write(message)  # type: ignore[union-attr]
+
+
+async def _serve_raw(
+    lib: str, mode: str, compression: bool, max_size: int, keepalive: bool
+) -> int:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        _RawEcho if mode == "echo" else _RawCount, HOST, 0, backlog=1024
-    )
+    if mode != "echo":
+        protocol: type[LengthPrefixedProtocol] = _RawCount
+    elif lib == "raw-task":
+        protocol = _RawEchoThroughTask
+    else:
+        protocol = _RawEcho
+    server = await loop.create_server(protocol, HOST, 0, backlog=1024)
     _keep.append(server)
     return server.sockets[0].getsockname()[1]
 
@@ -208,8 +253,8 @@ async def _main(
         import uvloop
 
         assert isinstance(asyncio.get_running_loop(), uvloop.Loop)
-    if lib == "raw":
-        port = await _serve_raw(mode, compression, max_size, keepalive)
+    if lib in RAW_LIBS:
+        port = await _serve_raw(lib, mode, compression, max_size, keepalive)
     elif lib == "aiohttp":
         port = await _serve_aiohttp(mode, compression, max_size, keepalive)
     elif lib == "picows":
@@ -236,7 +281,7 @@ def _wsfast_codec(lib: str) -> dict[str, Any]:
 def probe(lib: str) -> dict[str, Any]:
     """Import what ``lib`` needs in this process; describe it or raise."""
     info: dict[str, Any] = {"lib": lib}
-    if lib == "raw":
+    if lib in RAW_LIBS:
         info["version"] = f"python {sys.version.split()[0]}"
     elif lib == "aiohttp":
         import aiohttp
