@@ -26,6 +26,8 @@ import statistics
 import time
 from typing import Any
 
+from .echo.common import ThroughApplicationTask
+
 HOST = "127.0.0.1"
 SIZE = 256
 
@@ -51,39 +53,18 @@ class _Echo(asyncio.BufferedProtocol):
         self.transport.write(bytes(self.buffer[:nbytes]))
 
 
-class _EchoThroughTask(_Echo):
+class _EchoThroughTask(ThroughApplicationTask, _Echo):
     """Each read is handed to an application task through a future, as recv() does."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.items: list[bytes | None] = []
-        self.waiter: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
-        self.task = asyncio.get_running_loop().create_task(self.application())
-
-    def _wake(self) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
+        self.start_application()
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.items.append(bytes(self.buffer[:nbytes]))
-        self._wake()
+        self.deliver(bytes(self.buffer[:nbytes]))
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.items.append(None)
-        self._wake()
-
-    async def recv(self) -> bytes | None:
-        while not self.items:
-            self.waiter = asyncio.get_running_loop().create_future()
-            await self.waiter
-        return self.items.pop(0)
-
-    async def application(self) -> None:
-        while (message := await self.recv()) is not None:
-            self.transport.write(message)
+        self.deliver(None)
 
 
 class _Client(asyncio.BufferedProtocol):

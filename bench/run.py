@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from .echo.common import DEFLATE_LIBS, LIBS, LOOPS, SYNC_CLIENTS
+from .echo.common import DEFLATE_LIBS, LIBS, LOOPS, RAW_LIBS, SYNC_CLIENTS
 from .echo.run import CellError, loop_available, probe, run_cell, size_label, summarize
 from .targets import TARGETS, evaluate, format_value
 
@@ -310,7 +310,7 @@ def _e2e_plan(args: argparse.Namespace, group: str) -> list[dict[str, Any]]:
     plan = []
     for kind, compression, variant_loops in variants:
         for lib in args.libs:
-            if compression and lib not in DEFLATE_LIBS and lib not in ("raw", "raw-task"):
+            if compression and lib not in DEFLATE_LIBS and lib not in RAW_LIBS:
                 continue
             loops = [lp for lp in (variant_loops or args.loops) if lp in args.loops]
             if _is_sync(lib):

@@ -32,11 +32,11 @@ from typing import Any, NamedTuple
 
 from .common import (
     HOST,
-    RAW_LIBS,
     KINDS,
     LIBS,
     LOOPS,
     MODES,
+    RAW_LIBS,
     SYNC_CLIENTS,
     WEBSOCKETS_API,
     LengthPrefixedProtocol,

@@ -193,6 +193,36 @@ _LENGTH = struct.Struct(">I")
 _MIN_FREE = 64 * 1024
 
 
+class ThroughApplicationTask:
+    """Mixin for a raw echo protocol: each message goes through a future to an application
+    task that writes the echo, as a handler running ``async for message in websocket: await
+    websocket.send(message)`` must. The floor cost of an awaitable ``recv()``, with no
+    WebSocket work. Call :meth:`deliver` with each message, and with None at the end."""
+
+    transport: Any
+
+    def start_application(self) -> None:
+        self.items: list[bytes | None] = []
+        self.waiter: asyncio.Future[None] | None = None
+        self.task = asyncio.get_running_loop().create_task(self._application())
+
+    def deliver(self, message: bytes | None) -> None:
+        self.items.append(message)
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _recv(self) -> bytes | None:
+        while not self.items:
+            self.waiter = asyncio.get_running_loop().create_future()
+            await self.waiter
+        return self.items.pop(0)
+
+    async def _application(self) -> None:
+        while (message := await self._recv()) is not None:
+            self.transport.write(message)
+
+
 class LengthPrefixedProtocol(asyncio.BufferedProtocol):
     """Receives length-prefixed messages into one reused buffer (no per-read allocation).
 

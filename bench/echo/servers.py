@@ -23,14 +23,15 @@ from typing import Any
 
 from .common import (
     HOST,
-    RAW_LIBS,
     LIBS,
     LOOPS,
     MODES,
+    RAW_LIBS,
     SERVER_OF,
     SYNC_CLIENTS,
     WEBSOCKETS_API,
     LengthPrefixedProtocol,
+    ThroughApplicationTask,
     exit_when_parent_goes,
     length_prefix,
     pin_to,
@@ -66,42 +67,16 @@ class _RawCount(LengthPrefixedProtocol):
             self.transport.write(length_prefix(len(ack)) + ack)  # type: ignore[union-attr]
 
 
-class _RawEchoThroughTask(LengthPrefixedProtocol):
-    """The floor cost of an awaitable ``recv()``: each message goes through a future to an
-    application task that writes the echo, as a handler running ``async for message in
-    websocket: await websocket.send(message)`` must. No WebSocket work at all."""
-
+class _RawEchoThroughTask(ThroughApplicationTask, LengthPrefixedProtocol):
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
-        self.messages: list[bytes] = []
-        self.waiter: asyncio.Future[None] | None = None
-        self.closed = False
-        self.application = asyncio.get_running_loop().create_task(self._application())
+        self.start_application()
 
     def message_received(self, view: memoryview, start: int, length: int) -> None:
-        self.messages.append(bytes(view[start - 4 : start + length]))
-        self._wake()
+        self.deliver(bytes(view[start - 4 : start + length]))
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self._wake()
-
-    def _wake(self) -> None:
-        waiter, self.waiter = self.waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def _recv(self) -> bytes | None:
-        while not self.messages:
-            if self.closed:
-                return None
-            self.waiter = asyncio.get_running_loop().create_future()
-            await self.waiter
-        return self.messages.pop(0)
-
-    async def _application(self) -> None:
-        while (message := await self._recv()) is not None:
-            self.transport.write(message)  # type: ignore[union-attr]
+        self.deliver(None)
 
 
 async def _serve_raw(
