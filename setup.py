@@ -114,6 +114,20 @@ if MODE != "no":
         )
     )
 
+if MODE != "no":
+    # The asyncio connection's per-message path; its pure-Python twin is
+    # src/wsfast/asyncio/_core_py.py. Built with the codec or not at all: wsfast.speedups
+    # runs pure Python throughout when either is missing.
+    ext_modules.append(
+        Extension(
+            "wsfast.asyncio._core",
+            sources=["csrc/wsfast/asyncio/_core.pyx"],
+            extra_compile_args=compile_args(),
+            extra_link_args=link_args(),
+            optional=MODE == "auto",
+        )
+    )
+
 setup(
     ext_modules=ext_modules,
     cmdclass={"build_ext": BuildExt},

@@ -660,13 +660,22 @@ class Protocol:
         echo of the messages that preceded the error, for example). Meanwhile, feed the
         frame reader nothing more.
         """
-        reader = self.frame_reader
         items: list[Any]
         try:
-            items = reader.read_messages()
+            items = self.frame_reader.read_messages()
         except Exception as exc:
             self._fail_or_defer(exc, defer_error)
             return []
+        return self.process_messages(items, defer_error)
+
+    def process_messages(self, items: list[Any], defer_error: bool = False) -> list[Any]:
+        """The second half of :meth:`receive_messages`, for an I/O layer that calls the
+        frame reader's ``read_messages()`` itself: process the frames among ``items`` and
+        the reader's error, if any; return the items that stand.
+
+        Needed only when ``items`` holds something other than ``str`` and ``bytes`` or
+        the reader's ``error`` is set: otherwise it returns ``items`` as they are.
+        """
         for index, item in enumerate(items):
             if item.__class__ is not str and item.__class__ is not bytes:
                 if self.debug:
@@ -678,12 +687,17 @@ class Protocol:
                     # nothing after it does.
                     self._fail_or_defer(exc, defer_error)
                     return items[:index]
-        error = reader.error
+        error = self.frame_reader.error
         if error is not None and self._frames_direct:
             # The bytes held an error after these items: fail now, not at the next read,
             # which may never come (RFC 6455 §7.1.7).
             self._fail_or_defer(error, defer_error)
         return items
+
+    def defer_failure(self, exc: Exception) -> None:
+        """Hold ``exc``, raised by the frame reader's ``read_messages()``, in
+        :attr:`pending_error`, as :meth:`receive_messages` does with ``defer_error``."""
+        self._fail_or_defer(exc, True)
 
     def _fail_or_defer(self, exc: Exception, defer_error: bool) -> None:
         if defer_error:

@@ -16,6 +16,7 @@ import os
 from importlib import resources
 
 __all__ = [
+    "ASYNCIO_CORE",
     "FALLBACK_REASON",
     "FrameReader",
     "FrameWriter",
@@ -65,6 +66,13 @@ else:
             FALLBACK_REASON = f"the extension is not importable ({exc})"
     else:
         FALLBACK_REASON = None
+        # The asyncio connection's compiled core is built with the codec; it is imported
+        # later, by wsfast.asyncio only, but checked now so that IMPLEMENTATION holds for
+        # both (a half-installed build runs pure Python throughout, and says why).
+        if importlib.util.find_spec(f"{__package__}.asyncio._core") is None:
+            from . import _speedups_py as _impl
+
+            FALLBACK_REASON = "the extension wsfast.asyncio._core is missing"
 
 IMPLEMENTATION: str = "python" if _impl.__name__.endswith("_speedups_py") else "cython"
 
@@ -78,3 +86,11 @@ apply_mask_inplace = _impl.apply_mask_inplace
 parse_frame_header = _impl.parse_frame_header
 serialize_frame = _impl.serialize_frame
 validate_utf8 = _impl.validate_utf8
+
+# The module of the asyncio connection's per-message path (AssemblerCore, ConnectionCore):
+# the compiled one with the compiled codec, else its pure-Python twin.
+ASYNCIO_CORE: str = (
+    f"{__package__}.asyncio._core"
+    if IMPLEMENTATION == "cython"
+    else f"{__package__}.asyncio._core_py"
+)

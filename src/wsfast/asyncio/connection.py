@@ -10,15 +10,16 @@ object is built for a message that arrived in one frame, and nothing is copied o
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import random
 import struct
-import threading
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, cast
 
+from .. import speedups
 from .._connection_attributes import ProtocolAttributes
 from ..exceptions import (
     ConcurrencyError,
@@ -36,20 +37,8 @@ from .messages import Assembler
 
 __all__ = ["Connection", "broadcast"]
 
-# Receive buffer for the opening handshake, before the frame reader takes over, and for TLS
-# connections throughout. One per thread, shared by its connections: buffer_updated() copies
-# the bytes out before anything else runs, and thousands of connections in their handshake
-# don't each hold one. Handed out as a memoryview: asyncio's TLS transport writes into slices
-# of it (buf[offset:]), which must be views, not copies.
-_SHARED_BUFFER_SIZE = 64 * 1024
-_shared_buffers = threading.local()
-
-
-def _shared_buffer() -> memoryview:
-    view: memoryview | None = getattr(_shared_buffers, "view", None)
-    if view is None:
-        view = _shared_buffers.view = memoryview(bytearray(_SHARED_BUFFER_SIZE))
-    return view
+# The per-message path, compiled or its pure-Python twin, as the codec switch decided.
+_core = importlib.import_module(speedups.ASYNCIO_CORE)
 
 
 def _write_limits(write_limit: int | tuple[int, int | None]) -> tuple[int, int]:
@@ -62,8 +51,12 @@ def _write_limits(write_limit: int | tuple[int, int | None]) -> tuple[int, int]:
     return high, low
 
 
-class Connection(ProtocolAttributes, asyncio.BufferedProtocol):
+class Connection(ProtocolAttributes, _core.ConnectionCore, asyncio.BufferedProtocol):
     """:mod:`asyncio` implementation of a WebSocket connection.
+
+    ``recv()``, ``send()``, iteration and the :class:`asyncio.BufferedProtocol` callbacks
+    are inherited from ``ConnectionCore``, compiled when the extension is active; they fall
+    back to :meth:`_recv` and :meth:`_send` here for everything but the common case.
 
     :class:`Connection` provides APIs shared between WebSocket servers and clients. You
     shouldn't use it directly: use :class:`~wsfast.asyncio.client.ClientConnection` or
@@ -192,39 +185,10 @@ class Connection(ProtocolAttributes, asyncio.BufferedProtocol):
         else:
             await self.close(CloseCode.INTERNAL_ERROR)
 
-    async def __aiter__(self) -> AsyncIterator[Data]:
-        """Iterate on incoming messages until the connection closes.
-
-        Exits normally on a clean close (1000, 1001, or no code); raises
-        :exc:`~wsfast.exceptions.ConnectionClosedError` otherwise.
-        """
-        try:
-            while True:
-                yield await self.recv()
-        except ConnectionClosedOK:
-            return
-
-    async def recv(self, decode: bool | None = None) -> Data:
-        """Receive the next message.
-
-        Return a :class:`str` for a text frame and :class:`bytes` for a binary frame;
-        ``decode=False`` returns text as bytes, ``decode=True`` decodes binary as UTF-8.
-
-        Raises:
-            ConnectionClosed: When the connection is closed.
-            ConcurrencyError: If two coroutines call :meth:`recv` or
-                :meth:`recv_streaming` concurrently.
-        """
-        # The hot path: a whole message waiting, nobody else receiving.
+    async def _recv(self, decode: bool | None) -> Data:
+        """recv(), all but its fast path (ConnectionCore.recv): waiting for a fragmented
+        message, the stream's end, and the errors."""
         messages = self.recv_messages
-        if messages.queue and not messages.get_in_progress:
-            item = messages.queue[0]
-            if item.__class__ is str and decode is not False:
-                messages._popleft()
-                return item
-            if item.__class__ is bytes and not decode:
-                messages._popleft()
-                return item
         try:
             return await messages.get(decode)
         except EOFError:
@@ -279,22 +243,14 @@ class Connection(ProtocolAttributes, asyncio.BufferedProtocol):
         await asyncio.shield(self.connection_lost_waiter)
         raise self._closed_exc("recv")
 
-    async def send(
+    async def _send(
         self,
         message: Data | Iterable[Data] | AsyncIterable[Data],
         *,
         text: bool | None = None,
     ) -> None:
-        """Send a message.
-
-        A :class:`str` is sent as a text frame, bytes-like objects as a binary frame;
-        ``text`` overrides that. An iterable or async iterable of those is sent as a
-        fragmented message, one frame per item, all of the same type.
-
-        Raises:
-            ConnectionClosed: When the connection is closed.
-            TypeError: If ``message`` doesn't have a supported type.
-        """
+        """send(), all but its fast path (ConnectionCore.send): fragments, flow control,
+        a closing connection."""
         # Wait for a fragmented message sent by another coroutine to finish: frames of two
         # messages must not interleave (RFC 6455 §5.4).
         while self.send_in_progress is not None:
@@ -823,38 +779,6 @@ class Connection(ProtocolAttributes, asyncio.BufferedProtocol):
         for waiter in self.drain_waiters:
             if not waiter.done():
                 waiter.set_result(None)
-
-    def get_buffer(self, sizehint: int) -> Any:
-        reader = self._frame_reader
-        if reader is not None and not self._tls:
-            # Straight into the frame reader: its buffer, or a large payload's own object.
-            return reader.get_buffer(sizehint)
-        return _shared_buffer()
-
-    def buffer_updated(self, nbytes: int) -> None:
-        reader = self._frame_reader
-        if reader is not None:
-            # The hot path: one call into the reader, then the messages it completed.
-            if self._tls:
-                reader.feed_data(_shared_buffers.view[:nbytes])
-            else:
-                reader.buffer_updated(nbytes)
-            protocol = self.protocol
-            if protocol.pending_error is not None:
-                # Data that follows an invalid frame, read before reading paused: the
-                # connection is about to fail, and it would be discarded (RFC 6455 §7.1.7).
-                return
-            items = protocol.receive_messages(defer_error=True)
-            if items:
-                self._process_items(items)
-            if protocol.pending_error is not None:
-                self._defer_failure()
-            # Pongs to send, a close frame received, or a failure.
-            if protocol.writes or not protocol.direct_receive:
-                self._after_receive()
-            return
-        self.protocol.receive_data(bytes(_shared_buffers.view[:nbytes]))
-        self.process_handshake_events()
 
     def process_handshake_events(self) -> None:
         """Handle events from the protocol while the connection isn't receiving directly.

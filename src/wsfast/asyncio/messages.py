@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import codecs
 import collections
+import importlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
+from .. import speedups
 from ..exceptions import ConcurrencyError, TooManyFragments
 from ..frames import TEXT
 from ..utils import MAX_FRAGMENTS, queue_watermarks
@@ -20,25 +22,15 @@ UTF8Decoder = _utf8_decoder  # websockets' name for it
 T = TypeVar("T")
 
 
+# The queue's per-message half, compiled or its pure-Python twin (see speedups.ASYNCIO_CORE).
+_core = importlib.import_module(speedups.ASYNCIO_CORE)
+
+
 def _nothing() -> None:
     pass
 
 
-class _EmptyQueue(collections.deque):  # type: ignore[type-arg]
-    """The queue of every assembler that never received anything: always empty."""
-
-    def append(self, item: Any) -> None:  # pragma: no cover - put() replaces it first
-        raise AssertionError("the shared empty queue must stay empty")
-
-    def extendleft(self, items: Any) -> None:
-        if any(True for _ in items):  # pragma: no cover
-            raise AssertionError("the shared empty queue must stay empty")
-
-
-_EMPTY: collections.deque[Any] = _EmptyQueue()
-
-
-class Assembler:
+class Assembler(_core.AssemblerCore):
     """Queue of what the frame reader delivers, for ``recv()`` and ``recv_streaming()``.
 
     Items are ``str`` or ``bytes`` for messages that arrived in one frame (the common case,
@@ -54,38 +46,9 @@ class Assembler:
         pause: Callable[[], Any] = _nothing,
         resume: Callable[[], Any] = _nothing,
     ) -> None:
-        self.high, self.low = queue_watermarks(high, low)
-        self.pause, self.resume = pause, resume
-        self.paused = False
-        # Created with the first item: an empty deque costs 600 bytes, and idle connections
-        # are many.
-        self.queue: collections.deque[Any] = _EMPTY
-        self.waiter: asyncio.Future[None] | None = None
-        self.get_in_progress = False
-        self.closed = False
-        # Called when a getter has taken everything queued before an error; see end_valid().
-        self.on_end_of_valid: Callable[[], Any] | None = None
-        # The loop of the first wait, kept: on CPython 3.11 asyncio.get_running_loop() makes
-        # a getpid() system call, one per message received.
-        self.loop: asyncio.AbstractEventLoop | None = None
+        super().__init__(*queue_watermarks(high, low), pause, resume)
 
     # Producer side: the connection.
-
-    def put(self, frame: Any) -> None:
-        """Add a message or a frame; called by the connection as they arrive."""
-        if self.closed:
-            raise EOFError("stream of frames ended")
-        if self.queue is _EMPTY:
-            self.queue = collections.deque()
-        self.queue.append(frame)
-        waiter = self.waiter
-        if waiter is not None:
-            self.waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-        if self.high is not None and not self.paused and len(self.queue) > self.high:
-            self.paused = True
-            self.pause()
 
     def end_valid(self, on_reached: Callable[[], Any]) -> None:
         """Mark the end of what can be delivered: an error follows what is queued.
@@ -103,14 +66,6 @@ class Assembler:
             return
         self.closed = True
         self._wake_getter()
-
-    def _wake_getter(self) -> None:
-        # put() does the same inline: it is the hot path.
-        waiter = self.waiter
-        if waiter is not None:
-            self.waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
 
     # Consumer side: recv() and recv_streaming().
 
@@ -133,13 +88,6 @@ class Assembler:
             finally:
                 if self.waiter is waiter:
                     self.waiter = None
-
-    def _popleft(self) -> Any:
-        item = self.queue.popleft()
-        if self.paused and len(self.queue) <= self.low:  # type: ignore[operator]
-            self.paused = False
-            self.resume()
-        return item
 
     async def get(self, decode: bool | None = None) -> str | bytes:
         """Return the next message.
