@@ -871,6 +871,10 @@ class Protocol:
         Returns :obj:`None` where the general path must be taken: the connection isn't open,
         a fragmented message is being sent, writes are queued (the frame must follow them),
         or debug logging is on. Then call :meth:`send_text` or :meth:`send_binary`.
+
+        The asyncio connection's core reads the same conditions inline, without this call
+        (``message_writer()`` in ``wsfast.asyncio._core_py`` and its compiled twin); a test
+        holds the two to the same answers.
         """
         if (
             self._state is not OPEN

@@ -10,13 +10,17 @@ nothing: see docs/performance.md). Everything that isn't the common case calls b
 connection's Python methods, so there is one copy of the rules.
 """
 
+cimport cython
+
+import asyncio
 import collections
 import threading
 
 from wsfast.exceptions import ConnectionClosedOK
 from wsfast.frames import BINARY, TEXT
+from wsfast.protocol import OPEN
 
-__all__ = ["EMPTY_QUEUE", "AssemblerCore", "ConnectionCore", "shared_buffer"]
+__all__ = ["EMPTY_QUEUE", "AssemblerCore", "ConnectionCore", "message_writer", "shared_buffer"]
 
 
 class _EmptyQueue(collections.deque):
@@ -36,6 +40,9 @@ cdef object _deque = collections.deque
 cdef object _NOTHING = object()
 cdef object _TEXT = TEXT
 cdef object _BINARY = BINARY
+cdef object _OPEN = OPEN
+# What loop.create_future() returns on asyncio's loops and uvloop, without the method call.
+cdef object _Future = asyncio.Future
 
 cdef Py_ssize_t _SHARED_BUFFER_SIZE = 64 * 1024
 _shared_buffers = threading.local()
@@ -51,6 +58,21 @@ def shared_buffer():
 
 def _nothing():
     pass
+
+
+cpdef object message_writer(protocol):
+    # Protocol.message_frame()'s conditions, read without the method call.
+    if (
+        protocol._state is not _OPEN
+        or protocol.expect_continuation_frame
+        or protocol.writes
+        or protocol.debug
+    ):
+        return None
+    writer = protocol._frame_writer
+    if writer is None:
+        writer = protocol._new_frame_writer()
+    return writer
 
 
 cdef class AssemblerCore:
@@ -125,12 +147,16 @@ cdef class ConnectionCore:
 
     # asyncio.BufferedProtocol methods: the transport's side.
 
+    # Called by the event loop for every read: plain C methods, not cyfunctions, whose
+    # keyword-capable calling convention costs more than their work.
+    @cython.binding(False)
     def get_buffer(self, Py_ssize_t sizehint):
         reader = self._frame_reader
         if reader is not None and not self._tls:
             return reader.get_buffer(sizehint)
         return shared_buffer()
 
+    @cython.binding(False)
     def buffer_updated(self, Py_ssize_t nbytes):
         reader = self._frame_reader
         if reader is None:
@@ -173,7 +199,7 @@ cdef class ConnectionCore:
                     self._process_frame(item)
         if protocol.pending_error is not None:
             self._defer_failure()
-        if protocol.writes or not protocol.direct_receive:
+        if protocol.writes or not protocol._frames_direct:
             self._after_receive()
 
     # The application's side.
@@ -192,7 +218,7 @@ cdef class ConnectionCore:
             if item is not _NOTHING:
                 return item
             if messages.can_wait():
-                waiter = messages.waiter = self.loop.create_future()
+                waiter = messages.waiter = _Future(loop=self.loop)
                 messages.get_in_progress = True
                 try:
                     await waiter
@@ -207,13 +233,16 @@ cdef class ConnectionCore:
 
     async def send(self, message, *, text=None):
         if self.send_in_progress is None and not self.paused:
+            writer = message_writer(self.protocol)
             cls = type(message)
-            if cls is str:
-                frame = self.protocol.message_frame(
-                    _BINARY if text is False else _TEXT, (<str>message).encode()
+            if writer is None:
+                frame = None
+            elif cls is str:
+                frame = writer.frame(
+                    _BINARY if text is False else _TEXT, (<str>message).encode(), True
                 )
             elif cls is bytes:
-                frame = self.protocol.message_frame(_TEXT if text else _BINARY, message)
+                frame = writer.frame(_TEXT if text else _BINARY, message, True)
             else:
                 frame = None
             if frame is not None:

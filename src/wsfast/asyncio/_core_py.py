@@ -28,8 +28,9 @@ from typing import Any
 
 from ..exceptions import ConnectionClosedOK
 from ..frames import BINARY, TEXT
+from ..protocol import OPEN
 
-__all__ = ["EMPTY_QUEUE", "AssemblerCore", "ConnectionCore", "shared_buffer"]
+__all__ = ["EMPTY_QUEUE", "AssemblerCore", "ConnectionCore", "message_writer", "shared_buffer"]
 
 
 class _EmptyQueue(collections.deque):  # type: ignore[type-arg]
@@ -69,6 +70,26 @@ def shared_buffer() -> memoryview:
 
 def _nothing() -> None:
     pass
+
+
+def message_writer(protocol: Any) -> Any:
+    """The frame writer when a whole message may go out in one frame now, else None.
+
+    The conditions of Protocol.message_frame(), read without its call: the connection is
+    open, no fragmented message is being sent, nothing is queued before the frame (it must
+    follow), and debug logging, which logs each frame, is off.
+    """
+    if (
+        protocol._state is not OPEN
+        or protocol.expect_continuation_frame
+        or protocol.writes
+        or protocol.debug
+    ):
+        return None
+    writer = protocol._frame_writer
+    if writer is None:
+        writer = protocol._new_frame_writer()
+    return writer
 
 
 class AssemblerCore:
@@ -208,7 +229,7 @@ class ConnectionCore:
         if protocol.pending_error is not None:
             self._defer_failure()
         # Pongs to send, a close frame received, or a failure.
-        if protocol.writes or not protocol.direct_receive:
+        if protocol.writes or not protocol._frames_direct:
             self._after_receive()
 
     # The application's side.
@@ -270,13 +291,14 @@ class ConnectionCore:
         # The hot path: a whole message in one frame, straight to the transport, when
         # nothing is queued before it and the transport takes more.
         if self.send_in_progress is None and not self.paused:
+            writer = message_writer(self.protocol)
             cls = message.__class__
-            if cls is str:
-                frame = self.protocol.message_frame(
-                    BINARY if text is False else TEXT, message.encode()
-                )
+            if writer is None:
+                frame = None
+            elif cls is str:
+                frame = writer.frame(BINARY if text is False else TEXT, message.encode(), True)
             elif cls is bytes:
-                frame = self.protocol.message_frame(TEXT if text else BINARY, message)
+                frame = writer.frame(TEXT if text else BINARY, message, True)
             else:
                 frame = None
             if frame is not None:
