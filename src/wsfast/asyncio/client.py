@@ -35,6 +35,7 @@ from ..protocol import OPEN
 from ..streams import StreamReader
 from ..typing import LoggerLike, Origin, Subprotocol
 from ..uri import Proxy, WebSocketURI, get_proxy, parse_proxy, parse_uri
+from . import transports
 from .compatibility import asyncio_timeout
 from .connection import Connection
 
@@ -242,7 +243,7 @@ class connect:
                 raise ValueError("ssl argument is incompatible with a ws:// URI")
 
         if kwargs.pop("unix", False):
-            _, connection = await loop.create_unix_connection(factory, **kwargs)
+            _, connection = await transports.create_unix_connection(loop, factory, **kwargs)
         elif proxy is not None:
             proxy_parsed = parse_proxy(proxy)
             if proxy_parsed.scheme[:5] == "socks":
@@ -253,7 +254,7 @@ class connect:
                     local_addr=kwargs.pop("local_addr", None),
                 )
                 # Initialize WebSocket connection via the proxy.
-                _, connection = await loop.create_connection(factory, sock=sock, **kwargs)
+                _, connection = await transports.create_connection(loop, factory, sock=sock, **kwargs)
             elif proxy_parsed.scheme[:4] == "http":
                 # Split keyword arguments between the proxy and the server.
                 all_kwargs, proxy_kwargs, kwargs = kwargs, {}, {}
@@ -300,7 +301,7 @@ class connect:
                 kwargs.setdefault("host", ws_uri.host)
                 kwargs.setdefault("port", ws_uri.port)
             # Initialize WebSocket connection.
-            _, connection = await loop.create_connection(factory, **kwargs)
+            _, connection = await transports.create_connection(loop, factory, **kwargs)
         return connection
 
     def process_redirect(self, exc: Exception) -> Exception | str:

@@ -37,6 +37,7 @@ from ..server import (
     read_basic_auth,
 )
 from ..typing import LoggerLike, Origin, StatusLike, Subprotocol
+from . import transports
 from .compatibility import asyncio_timeout
 from .connection import Connection, broadcast
 
@@ -482,9 +483,9 @@ def serve(
     def create_server() -> Awaitable[asyncio.Server]:
         loop = asyncio.get_running_loop()
         if kwargs.pop("unix", False):
-            return loop.create_unix_server(factory, **kwargs)
+            return transports.create_unix_server(loop, factory, **kwargs)
         # mypy cannot tell that kwargs must provide sock when port is None.
-        return loop.create_server(factory, host, port, **kwargs)
+        return transports.create_server(loop, factory, host, port, **kwargs)
 
     async def protocol_handler(connection: ServerConnection) -> None:
         await _handle_connection(
