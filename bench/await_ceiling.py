@@ -9,10 +9,12 @@ messages, one at a time:
 - ``raw-task``: the same, but each read goes through a future to an application task that
   writes the echo, as a handler running ``async for message in websocket`` must. No WebSocket
   work at all: this is the floor cost of the API's shape.
+- ``raw+aiofastnet``, ``raw-task+aiofastnet``: the same over aiofastnet's transports (C reads
+  and writes), which picows.websockets uses, and wsfast too when aiofastnet is installed.
 - ``wsfast``, ``picows.websockets``, ``websockets``: ``serve()`` with an ``async for`` echo
   handler and ``connect()``, compression and keepalive off.
 
-Usage: ``python -m bench.await_ceiling [--repeats 5] [--count 20000]``. Medians of interleaved
+Usage: ``python -m bench.await_ceiling [--repeats 5] [--count 20000] [--loop uvloop]``. Medians of interleaved
 repeats; every repeat is bounded by ``--count`` round trips and a 60 s timeout.
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import importlib
 import os
 import statistics
@@ -36,6 +39,11 @@ APIS = {
     "picows.websockets": ("picows.websockets.asyncio.server", "picows.websockets.asyncio.client"),
     "websockets": ("websockets.asyncio.server", "websockets.asyncio.client"),
 }
+
+
+DEFAULT_LIBS = (
+    "raw,raw-task,raw+aiofastnet,raw-task+aiofastnet,wsfast,picows.websockets,websockets"
+)
 
 
 class _Echo(asyncio.BufferedProtocol):
@@ -86,9 +94,17 @@ class _Client(asyncio.BufferedProtocol):
 async def _measure(name: str, count: int) -> float:
     loop = asyncio.get_running_loop()
     payload = os.urandom(SIZE)
-    if name in ("raw", "raw-task"):
-        server = await loop.create_server(_Echo if name == "raw" else _EchoThroughTask, HOST, 0)
-        transport, client = await loop.create_connection(
+    if name.startswith("raw"):
+        kind, _, transports = name.partition("+")
+        if transports == "aiofastnet":
+            import aiofastnet
+
+            create_server = functools.partial(aiofastnet.create_server, loop)
+            create_connection = functools.partial(aiofastnet.create_connection, loop)
+        else:
+            create_server, create_connection = loop.create_server, loop.create_connection
+        server = await create_server(_Echo if kind == "raw" else _EchoThroughTask, HOST, 0)
+        transport, client = await create_connection(
             _Client, HOST, server.sockets[0].getsockname()[1]
         )
 
@@ -135,20 +151,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.await_ceiling", description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--count", type=int, default=20000)
-    parser.add_argument("--libs", default="raw,raw-task,wsfast,picows.websockets,websockets")
+    parser.add_argument("--libs", default=DEFAULT_LIBS)
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     args = parser.parse_args()
+    if args.loop == "uvloop":
+        import uvloop
+
+        run = uvloop.run
+    else:
+        run = asyncio.run
     names = args.libs.split(",")
     results: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(args.repeats):
         for name in names:  # interleaved: drift of the machine hits every library alike
-            rate = asyncio.run(asyncio.wait_for(_measure(name, args.count), 60))
+            rate = run(asyncio.wait_for(_measure(name, args.count), 60))
             results[name].append(rate)
-    ceiling = statistics.median(results["raw-task"]) if "raw-task" in results else None
-    print(f"256 B echo, both ends in one process, medians of {args.repeats} interleaved repeats")
+    floor = next((name for name in ("raw-task+aiofastnet", "raw-task") if name in results), None)
+    ceiling = statistics.median(results[floor]) if floor else None
+    print(
+        f"256 B echo on {args.loop}, both ends in one process, "
+        f"medians of {args.repeats} interleaved repeats"
+    )
     for name, rates in results.items():
         median = statistics.median(rates)
         spread = (max(rates) - min(rates)) / median * 100
-        share = f"  {median / ceiling:5.2f}x raw-task" if ceiling else ""
+        share = f"  {median / ceiling:5.2f}x {floor}" if ceiling else ""
         print(f"{name:20s} {median:9.0f} round trips/s  spread {spread:4.0f}%{share}")
 
 

@@ -92,7 +92,10 @@ def micro_chart(results: dict[str, Any], cells: list[dict[str, Any]], path: Path
 
 def e2e_chart(results: dict[str, Any], group: str, cells: list[dict[str, Any]], path: Path) -> None:
     """One panel per (variant, size): bars per library, one per loop, min-max whiskers."""
-    variants = sorted({(c["kind"], c["compression"]) for c in cells}, key=lambda v: (v[1], v[0] != "binary"))
+    variants = sorted(
+        {(c["kind"], c["compression"], c.get("tls", False)) for c in cells},
+        key=lambda v: (v[2], v[1], v[0] != "binary"),
+    )
     sizes = sorted({c["size"] for c in cells})
     loops = [lp for lp in ("asyncio", "uvloop") if any(c["loop"] == lp for c in cells)]
     libs: list[str] = []
@@ -110,13 +113,18 @@ def e2e_chart(results: dict[str, Any], group: str, cells: list[dict[str, Any]], 
     for lib in libs:
         if role(lib) == "peer":
             peer_colors[lib] = PEER_COLORS[len(peer_colors) % len(PEER_COLORS)]
-    for row, (kind, compression) in enumerate(variants):
+    for row, (kind, compression, tls) in enumerate(variants):
         for col, size in enumerate(sizes):
             ax = axes[row][col]
             width = 0.8 / max(1, len(loops))
             for li, loop in enumerate(loops):
                 cell = next(
-                    (c for c in cells if (c["kind"], c["compression"], c["size"], c["loop"]) == (kind, compression, size, loop)),
+                    (
+                        c
+                        for c in cells
+                        if (c["kind"], c["compression"], c.get("tls", False), c["size"], c["loop"])
+                        == (kind, compression, tls, size, loop)
+                    ),
                     None,
                 )
                 if cell is None:
@@ -135,7 +143,12 @@ def e2e_chart(results: dict[str, Any], group: str, cells: list[dict[str, Any]], 
                 ax.errorbar(xs, heights, yerr=[lows, highs], fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
             # A limit far above the rest (raw TCP against compressed messages) is cut off, with
             # its value written at the top, so that the libraries stay readable.
-            panel = [c for c in cells if (c["kind"], c["compression"], c["size"]) == (kind, compression, size)]
+            panel = [
+                c
+                for c in cells
+                if (c["kind"], c["compression"], c.get("tls", False), c["size"])
+                == (kind, compression, tls, size)
+            ]
             others = [f["max"] for c in panel for lib, f in c["results"].items() if role(lib) != "limit"]
             limits = [(lib, f["median"]) for c in panel for lib, f in c["results"].items() if role(lib) == "limit"]
             if others and limits and max(v for _, v in limits) > 3 * max(others):
@@ -148,7 +161,7 @@ def e2e_chart(results: dict[str, Any], group: str, cells: list[dict[str, Any]], 
                 ax.axvline(sync_at[0] - 0.5, color="black", linewidth=0.6, linestyle=":")
             ax.set_xticks(range(len(libs)))
             ax.set_xticklabels(libs, rotation=60, ha="right", fontsize=7)
-            name = f"{kind}{' + deflate' if compression else ''}, {format_size(size)}"
+            name = f"{kind}{' + deflate' if compression else ''}{' + wss' if tls else ''}, {format_size(size)}"
             ax.set_title(name, fontsize=9)
             ax.tick_params(axis="y", labelsize=7)
             ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: format_value(v, "/s")))

@@ -25,8 +25,12 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def _e2e_table(data: dict[str, Any], kind: str, compression: bool) -> list[str]:
-    cells = [c for c in data["cells"] if c["kind"] == kind and c["compression"] == compression]
+def _e2e_table(data: dict[str, Any], kind: str, compression: bool, tls: bool = False) -> list[str]:
+    cells = [
+        c
+        for c in data["cells"]
+        if (c["kind"], c["compression"], c.get("tls", False)) == (kind, compression, tls)
+    ]
     if not cells:
         return []
     libs: list[str] = []
@@ -75,10 +79,17 @@ def section(results: dict[str, Any], json_path: Path) -> str:
         cfg = groups["echo"]["config"]
         lines += ["", f"**Echo round trips per second** (one message at a time, server and client in "
                   f"separate processes, pinning `{cfg['pin']}`; higher is better):", ""]
-        variants = sorted({(c["kind"], c["compression"]) for c in groups["echo"]["cells"]}, key=lambda v: (v[1], v[0] != "binary"))
-        for kind, compression in variants:
-            lines += [f"*{kind} messages{', permessage-deflate' if compression else ''}*", ""]
-            lines += _e2e_table(groups["echo"], kind, compression) + [""]
+        variants = sorted(
+            {(c["kind"], c["compression"], c.get("tls", False)) for c in groups["echo"]["cells"]},
+            key=lambda v: (v[2], v[1], v[0] != "binary"),
+        )
+        for kind, compression, tls in variants:
+            lines += [
+                f"*{kind} messages{', permessage-deflate' if compression else ''}"
+                f"{', over TLS (wss://; plain TLS for raw)' if tls else ''}*",
+                "",
+            ]
+            lines += _e2e_table(groups["echo"], kind, compression, tls) + [""]
     if "throughput" in groups and groups["throughput"]["cells"]:
         cfg = groups["throughput"]["config"]
         lines += [f"**One-way throughput, messages per second** (batches streamed back to back, "

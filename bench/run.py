@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from .echo.common import DEFLATE_LIBS, LIBS, LOOPS, RAW_LIBS, SYNC_CLIENTS
+from .echo.common import DEFLATE_LIBS, LIBS, LOOPS, RAW_LIBS, SYNC_CLIENTS, TLS_LIBS, write_tls_files
 from .echo.run import CellError, loop_available, probe, run_cell, size_label, summarize
 from .targets import TARGETS, evaluate, format_value
 
@@ -72,18 +72,21 @@ def _is_sync(lib: str) -> bool:
 
 # --- profiles ---------------------------------------------------------------------------------
 
-#: (kind, compression, loops or None for --loops): the echo variants of each profile.
+#: (kind, compression, loops or None for --loops[, tls]): the echo variants of each profile;
+#: tls (wss://) is False where left out.
 ECHO_VARIANTS = {
     "quick": [("binary", False, ("asyncio",)), ("text", True, ("asyncio",))],
     "standard": [
         ("binary", False, None),
         ("text", True, ("asyncio",)),
+        ("binary", False, ("asyncio",), True),
     ],
     "full": [
         ("binary", False, None),
         ("text", False, None),
         ("binary", True, None),
         ("text", True, None),
+        ("binary", False, None, True),
     ],
 }
 
@@ -308,9 +311,13 @@ def _e2e_plan(args: argparse.Namespace, group: str) -> list[dict[str, Any]]:
             variants = [(kind, True, None) for kind, _, _ in variants]
         sizes = args.throughput_sizes
     plan = []
-    for kind, compression, variant_loops in variants:
+    for variant in variants:
+        kind, compression, variant_loops = variant[:3]
+        tls = bool(variant[3]) if len(variant) > 3 else False
         for lib in args.libs:
             if compression and lib not in DEFLATE_LIBS and lib not in RAW_LIBS:
+                continue
+            if tls and lib not in TLS_LIBS:
                 continue
             loops = [lp for lp in (variant_loops or args.loops) if lp in args.loops]
             if _is_sync(lib):
@@ -318,13 +325,20 @@ def _e2e_plan(args: argparse.Namespace, group: str) -> list[dict[str, Any]]:
             for loop in loops:
                 for size in sizes:
                     plan.append(
-                        {"lib": lib, "loop": loop, "size": size, "kind": kind, "compression": compression}
+                        {
+                            "lib": lib,
+                            "loop": loop,
+                            "size": size,
+                            "kind": kind,
+                            "compression": compression,
+                            "tls": tls,
+                        }
                     )
     return plan
 
 
-def e2e_cell_name(kind: str, compression: bool, size: int, loop: str) -> str:
-    return f"{kind}{'+deflate' if compression else ''} {size_label(size)} {loop}"
+def e2e_cell_name(kind: str, compression: bool, size: int, loop: str, tls: bool = False) -> str:
+    return f"{kind}{'+deflate' if compression else ''}{'+wss' if tls else ''} {size_label(size)} {loop}"
 
 
 def run_e2e(
@@ -334,19 +348,22 @@ def run_e2e(
     pin = args.pin if args.pin is not None else ("same" if group == "echo" else "split")
     plan = _e2e_plan(args, group)
     unavailable: dict[str, str] = {}
-    for compression in sorted({entry["compression"] for entry in plan}):
-        for lib in sorted({entry["lib"] for entry in plan if entry["compression"] == compression}):
-            key = (lib, compression)
+    for compression, tls in sorted({(entry["compression"], entry["tls"]) for entry in plan}):
+        for lib in sorted(
+            {e["lib"] for e in plan if (e["compression"], e["tls"]) == (compression, tls)}
+        ):
+            key = (lib, compression, tls)
             if key not in libraries:
-                libraries[key] = probe(lib, compression)
+                libraries[key] = probe(lib, compression, tls)
             info, why = libraries[key]
             if info is None:
-                unavailable[f"{lib}{' +deflate' if compression else ''}"] = why or "?"
+                name = f"{lib}{' +deflate' if compression else ''}{' +wss' if tls else ''}"
+                unavailable[name] = why or "?"
     unavailable_loops = {loop: why for loop in args.loops if (why := loop_available(loop))}
     plan = [
         entry
         for entry in plan
-        if libraries[(entry["lib"], entry["compression"])][0] is not None
+        if libraries[(entry["lib"], entry["compression"], entry["tls"])][0] is not None
         and entry["loop"] not in unavailable_loops
     ]
     total = len(plan) * args.repeats
@@ -359,6 +376,9 @@ def run_e2e(
         progress.line(f"[{group}] {name}: unavailable ({why})")
     runs: list[dict[str, Any]] = []
     started = time.monotonic()
+    tls_files = tempfile.TemporaryDirectory(prefix="bench-tls-")
+    if any(entry["tls"] for entry in plan):
+        write_tls_files(tls_files.name)
     for repeat in range(args.repeats):
         order = list(plan)
         random.Random(args.seed + repeat + (1000 if mode == "stream" else 0)).shuffle(order)
@@ -366,7 +386,7 @@ def run_e2e(
             run: dict[str, Any] = {"repeat": repeat, **entry}
             label = (
                 f"[{group} {len(runs) + 1}/{total}] {entry['lib']} "
-                f"{e2e_cell_name(entry['kind'], entry['compression'], entry['size'], entry['loop'])}"
+                f"{e2e_cell_name(entry['kind'], entry['compression'], entry['size'], entry['loop'], entry['tls'])}"
             )
             progress.status(label)
             try:
@@ -381,6 +401,7 @@ def run_e2e(
                         pin,
                         mode,
                         entry["kind"],
+                        tls_files.name if entry["tls"] else "",
                     )
                 )
                 text = f"{label}: {format_value(run['rate'], '/s')}"
@@ -393,11 +414,14 @@ def run_e2e(
             else:
                 progress.line(text + _eta(started, len(runs), total))
     progress.line(f"[{group}] {total} runs in {time.monotonic() - started:.0f} s")
+    tls_files.cleanup()
 
     cells: dict[str, dict[str, Any]] = {}
     errors: dict[str, str] = {}
     for entry in plan:
-        name = e2e_cell_name(entry["kind"], entry["compression"], entry["size"], entry["loop"])
+        name = e2e_cell_name(
+            entry["kind"], entry["compression"], entry["size"], entry["loop"], entry["tls"]
+        )
         cell = cells.setdefault(
             name,
             {
@@ -407,13 +431,14 @@ def run_e2e(
                 "higher_is_better": True,
                 "kind": entry["kind"],
                 "compression": entry["compression"],
+                "tls": entry["tls"],
                 "size": entry["size"],
                 "loop": entry["loop"],
                 "results": {},
             },
         )
         mine = [
-            r for r in runs if all(r[k] == entry[k] for k in ("lib", "loop", "size", "kind", "compression"))
+            r for r in runs if all(r[k] == entry[k] for k in ("lib", "loop", "size", "kind", "compression", "tls"))
         ]
         rates = [r["rate"] for r in mine if "error" not in r]
         if rates:

@@ -39,7 +39,7 @@ class Target:
         return {"micro": "s", "scale": "B"}.get(self.group, "/s")
 
 
-#: The goals of issues 2, 3 and 4. Issue 5 (threading) and issue 8 set no figures.
+#: The goals of issues 2, 3, 4 and 19. Issue 5 (threading) and issue 8 set no figures.
 TARGETS: tuple[Target, ...] = (
     # Issue 2: the codec core.
     Target(
@@ -112,6 +112,32 @@ TARGETS: tuple[Target, ...] = (
     Target(
         "echo", r".*", "wsfast-python", 4,
         "the pure-Python fallback never slower than websockets",
+        ref=r"websockets", ratio=1.0,
+    ),
+    # Issue 19: the compiled connection path.
+    Target(
+        "echo", r"binary (256 B|8 KiB) (asyncio|uvloop)", "wsfast", 19,
+        "256 B and 8 KiB echo, pinned to one CPU: >= 1.1x picows.websockets on both loops",
+        ref=r"picows\.websockets", ratio=1.1,
+    ),
+    Target(
+        "throughput", r"binary 64 B (asyncio|uvloop)", "wsfast", 19,
+        "64 B one-way throughput >= 1.1x picows.websockets on both loops",
+        ref=r"picows\.websockets", ratio=1.1,
+    ),
+    Target(
+        "echo", r"text\+deflate (8|256) KiB \w+", "wsfast", 19,
+        "text + deflate echo at 8 KiB and 256 KiB >= 1.3x aiohttp",
+        ref=r"aiohttp", ratio=1.3,
+    ),
+    Target(
+        "echo", r"binary\+wss 256 B \w+", "wsfast", 19,
+        "wss:// echo 256 B >= 1.1x picows.websockets",
+        ref=r"picows\.websockets", ratio=1.1,
+    ),
+    Target(
+        "echo", r"binary (256 B|8 KiB) \w+", "wsfast-python", 19,
+        "the pure-Python fallback stays >= websockets at 256 B and 8 KiB",
         ref=r"websockets", ratio=1.0,
     ),
     Target(

@@ -38,8 +38,10 @@ from .common import (
     MODES,
     RAW_LIBS,
     SYNC_CLIENTS,
+    TLS_LIBS,
     WEBSOCKETS_API,
     LengthPrefixedProtocol,
+    client_tls_context,
     length_prefix,
     loop_name,
     payloads_of_size,
@@ -52,6 +54,9 @@ CLOSE_TIMEOUT = 5.0
 #: stream mode: a batch is at most this many bytes and this many messages.
 STREAM_BATCH_BYTES = 4 * 1024 * 1024
 STREAM_BATCH_MESSAGES = 1000
+
+#: The client's TLS context with --tls (wss://), else None.
+_tls_context: Any = None
 
 
 class Conn(NamedTuple):
@@ -116,7 +121,9 @@ class _RawClient(LengthPrefixedProtocol):
 async def _open_raw(port: int, kind: str, compression: bool, max_size: int) -> Conn:
     # raw has no message types: text payloads arrive here already encoded (see measure()).
     loop = asyncio.get_running_loop()
-    transport, protocol = await loop.create_connection(_RawClient, HOST, port)
+    transport, protocol = await loop.create_connection(
+        _RawClient, HOST, port, ssl=_tls_context
+    )
     write, inbox = transport.write, protocol.inbox
 
     async def send(payload: bytes) -> None:
@@ -139,10 +146,12 @@ async def _open_raw(port: int, kind: str, compression: bool, max_size: int) -> C
 
 async def _open_websockets_api(lib: str, port: int, kind: str, compression: bool, max_size: int) -> Conn:
     connect = importlib.import_module(WEBSOCKETS_API[lib][0]).connect
+    options: dict[str, Any] = {} if _tls_context is None else {"ssl": _tls_context}
     ws = await connect(
-        f"ws://{HOST}:{port}/",
+        f"{'ws' if _tls_context is None else 'wss'}://{HOST}:{port}/",
         compression="deflate" if compression else None,
         max_size=max_size,
+        **options,
     )
     send, recv = ws.send, ws.recv
 
@@ -162,7 +171,10 @@ async def _open_aiohttp(port: int, kind: str, compression: bool, max_size: int) 
     session = aiohttp.ClientSession()
     try:
         ws = await session.ws_connect(
-            f"ws://{HOST}:{port}/", compress=15 if compression else 0, max_msg_size=max_size
+            f"{'ws' if _tls_context is None else 'wss'}://{HOST}:{port}/",
+            compress=15 if compression else 0,
+            max_msg_size=max_size,
+            ssl=_tls_context if _tls_context is not None else True,
         )
     except BaseException:
         await session.close()
@@ -436,8 +448,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--compression", action="store_true")
     parser.add_argument("--max-size", type=int, default=4 * 1024 * 1024)
     parser.add_argument("--cpus", type=str, default="", help="pin to these CPUs (Linux)")
+    parser.add_argument("--tls", metavar="DIR", default="", help="wss://: trust ca.pem in DIR")
     args = parser.parse_args(argv)
     pin_to(args.cpus)
+    if args.tls:
+        if args.lib not in TLS_LIBS:
+            parser.error(f"{args.lib} has no TLS client here")
+        global _tls_context
+        _tls_context = client_tls_context(args.tls)
     # Bounded even if the parent's timeout fails: dump the stacks and exit.
     faulthandler.dump_traceback_later(args.warmup + args.duration + 60, exit=True)
     result = run_on_loop(

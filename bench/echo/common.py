@@ -67,6 +67,39 @@ SERVER_OF = {lib: "wsfast" for lib in SYNC_CLIENTS}
 
 #: Libraries that negotiate permessage-deflate when ``--compression`` is given.
 #: ``raw`` stays uncompressed (it is the limit); picows' callback API has no deflate.
+#: Libraries whose server and client here speak wss:// (--tls); the raw ones speak plain TLS.
+TLS_LIBS = frozenset(
+    {"raw", "raw-task", "websockets", "aiohttp", "picows.websockets", "wsfast", "wsfast-python"}
+)
+
+
+def write_tls_files(directory: str) -> None:
+    """A throwaway CA and a certificate for 127.0.0.1 signed by it, as PEM files in
+    ``directory``: ``server.pem`` (key and chain) and ``ca.pem`` (to trust)."""
+    import trustme
+
+    authority = trustme.CA()
+    authority.issue_cert(HOST).private_key_and_cert_chain_pem.write_to_path(
+        os.path.join(directory, "server.pem")
+    )
+    authority.cert_pem.write_to_path(os.path.join(directory, "ca.pem"))
+
+
+def server_tls_context(directory: str) -> Any:
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(os.path.join(directory, "server.pem"))
+    return context
+
+
+def client_tls_context(directory: str) -> Any:
+    import ssl
+
+    context = ssl.create_default_context(cafile=os.path.join(directory, "ca.pem"))
+    return context
+
+
 DEFLATE_LIBS = frozenset(
     {
         "websockets",

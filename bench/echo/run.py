@@ -23,7 +23,18 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from .common import DEFLATE_LIBS, KINDS, LIBS, LOOPS, MODES, RAW_LIBS, SERVER_OF, lib_env
+from .common import (
+    DEFLATE_LIBS,
+    KINDS,
+    LIBS,
+    LOOPS,
+    MODES,
+    RAW_LIBS,
+    SERVER_OF,
+    TLS_LIBS,
+    lib_env,
+    write_tls_files,
+)
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: children run `-m bench.echo.*`
 
@@ -81,10 +92,14 @@ def _python(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
-def probe(lib: str, compression: bool) -> tuple[dict[str, Any] | None, str | None]:
+def probe(
+    lib: str, compression: bool, tls: bool = False
+) -> tuple[dict[str, Any] | None, str | None]:
     """(info, None) if ``lib`` can run here, else (None, reason)."""
     if compression and lib not in DEFLATE_LIBS and lib not in RAW_LIBS:
         return None, "no permessage-deflate"
+    if tls and lib not in TLS_LIBS:
+        return None, "no wss:// in this benchmark"
     try:
         proc = subprocess.run(
             _python("bench.echo.servers", "--probe", lib),
@@ -160,14 +175,18 @@ def run_cell(
     pin: str = "none",
     mode: str = "echo",
     kind: str = "binary",
+    tls_dir: str = "",
 ) -> dict[str, Any]:
-    """One measurement in two fresh processes; returns the client's JSON or raises CellError."""
+    """One measurement in two fresh processes; returns the client's JSON or raises CellError.
+
+    With ``tls_dir`` (see common.write_tls_files), over TLS: wss://, or TLS for raw."""
     env = lib_env(lib)
     # Threading clients have no server of their own: they share one (common.SERVER_OF).
     server_lib = SERVER_OF.get(lib, lib)
     max_size = max(4 * 1024 * 1024, 2 * size)
     extra = ["--max-size", str(max_size), "--mode", mode]
     extra += ["--compression"] if compression else []
+    extra += ["--tls", tls_dir] if tls_dir else []
     server_cpus, client_cpus = pinning(pin)
     with tempfile.TemporaryFile("w+") as server_err:
         server = subprocess.Popen(
@@ -291,6 +310,7 @@ def report(results: dict[str, Any], out: TextIO = sys.stdout) -> None:
         f"{what}, {config.get('kind', 'binary')} messages: median over {config['repeats']} "
         f"repeat(s) (min-max), {config['duration']:g} s each after {config['warmup']:g} s warm-up, "
         f"compression {'deflate' if config['compression'] else 'off'}, "
+        f"{'TLS (wss://)' if config.get('tls') else 'no TLS'}, "
         f"pinning {config['pin']}"
     )
     print(title, file=out)
@@ -351,6 +371,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--compression", action="store_true", help="permessage-deflate where supported"
     )
     parser.add_argument(
+        "--tls", action="store_true", help="over TLS: wss:// (plain TLS for raw and raw-task)"
+    )
+    parser.add_argument(
         "--pin",
         choices=("none", "same", "split"),
         default="none",
@@ -381,7 +404,7 @@ def run(args: argparse.Namespace, log: TextIO = sys.stderr) -> dict[str, Any]:
     libraries: dict[str, Any] = {}
     unavailable: dict[str, str] = {}
     for lib in args.libs:
-        info, why = probe(lib, args.compression)
+        info, why = probe(lib, args.compression, args.tls)
         if info is None:
             unavailable[lib] = why or "?"
             say(f"{lib}: unavailable ({why})")
@@ -404,6 +427,9 @@ def run(args: argparse.Namespace, log: TextIO = sys.stderr) -> dict[str, Any]:
     ]
     runs: list[dict[str, Any]] = []
     total = len(cells) * args.repeats
+    tls_files = tempfile.TemporaryDirectory(prefix="bench-tls-") if args.tls else None
+    if tls_files is not None:
+        write_tls_files(tls_files.name)
     started = time.monotonic()
     for repeat in range(args.repeats):
         order = list(cells)
@@ -429,6 +455,7 @@ def run(args: argparse.Namespace, log: TextIO = sys.stderr) -> dict[str, Any]:
                         args.pin,
                         args.mode,
                         args.kind,
+                        tls_files.name if tls_files is not None else "",
                     )
                 )
                 unit = "round trips/s" if args.mode == "echo" else "messages/s"
@@ -438,6 +465,8 @@ def run(args: argparse.Namespace, log: TextIO = sys.stderr) -> dict[str, Any]:
                 say(f"{label}: ERROR {exc}")
             runs.append(entry)
     say(f"{total} runs in {time.monotonic() - started:.0f} s")
+    if tls_files is not None:
+        tls_files.cleanup()
 
     summary = []
     cell_errors = {}
@@ -461,6 +490,7 @@ def run(args: argparse.Namespace, log: TextIO = sys.stderr) -> dict[str, Any]:
             "repeats": args.repeats,
             "seed": args.seed,
             "compression": args.compression,
+            "tls": args.tls,
             "pin": args.pin,
             "mode": args.mode,
             "kind": args.kind,

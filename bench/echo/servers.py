@@ -29,6 +29,7 @@ from .common import (
     RAW_LIBS,
     SERVER_OF,
     SYNC_CLIENTS,
+    TLS_LIBS,
     WEBSOCKETS_API,
     LengthPrefixedProtocol,
     ThroughApplicationTask,
@@ -37,12 +38,16 @@ from .common import (
     pin_to,
     raise_fd_limit,
     run_on_loop,
+    server_tls_context,
 )
 
 #: A server exits on its own after this long, whatever happens to the parent.
 MAX_LIFETIME = 3600.0
 
 _keep: list[Any] = []  # server objects, referenced until exit
+
+#: The server's TLS context with --tls (wss://), else None.
+_tls_context: Any = None
 
 
 # --- raw -------------------------------------------------------------------------------------
@@ -89,7 +94,7 @@ async def _serve_raw(
         protocol = _RawEchoThroughTask
     else:
         protocol = _RawEcho
-    server = await loop.create_server(protocol, HOST, 0, backlog=1024)
+    server = await loop.create_server(protocol, HOST, 0, backlog=1024, ssl=_tls_context)
     _keep.append(server)
     return server.sockets[0].getsockname()[1]
 
@@ -118,6 +123,8 @@ async def _serve_websockets_api(
     options: dict[str, Any] = {}
     if not keepalive:
         options["ping_interval"] = None
+    if _tls_context is not None:
+        options["ssl"] = _tls_context
     server = await serve(
         echo if mode == "echo" else count,
         HOST,
@@ -160,7 +167,7 @@ async def _serve_aiohttp(mode: str, compression: bool, max_size: int, keepalive:
     app.router.add_get("/", handler)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, HOST, 0, backlog=1024)
+    site = web.TCPSite(runner, HOST, 0, backlog=1024, ssl_context=_tls_context)
     await site.start()
     _keep.append(runner)
     return runner.addresses[0][1]
@@ -299,8 +306,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--max-size", type=int, default=4 * 1024 * 1024)
     parser.add_argument("--cpus", type=str, default="", help="pin to these CPUs (Linux)")
+    parser.add_argument("--tls", metavar="DIR", default="", help="wss://: server.pem in DIR")
     args = parser.parse_args(argv)
     pin_to(args.cpus)
+    if args.tls:
+        if args.lib not in TLS_LIBS:
+            parser.error(f"{args.lib} has no TLS server here")
+        global _tls_context
+        _tls_context = server_tls_context(args.tls)
     if args.probe:
         print(json.dumps(probe(args.probe)), flush=True)
         return

@@ -6,10 +6,12 @@ asyncio's selector transports run Python for every read and write (measured: abo
 round trips on asyncio, 3% on uvloop; see docs/performance.md). ``WSFAST_TRANSPORTS=asyncio``
 turns it off, ``WSFAST_TRANSPORTS=aiofastnet`` makes its absence an error.
 
-TLS connections, TLS servers and proxied connections keep the event loop's transports:
-aiofastnet 1.2 reports every failed TLS handshake (a client refusing the certificate, say)
-to the loop's exception handler as an ERROR with a broken traceback, where asyncio logs it at
-DEBUG, and wsfast must log what websockets logs.
+TLS servers keep the event loop's transports: aiofastnet 1.2 reports every failed TLS
+handshake on the server side (a client refusing the certificate, say) to the loop's exception
+handler, as an ERROR whose traceback can't even be formatted, where asyncio logs it at DEBUG;
+wsfast must log what websockets logs. Its TLS client connections report such failures as
+asyncio does, by raising, and are used. Proxied connections keep the loop's transports: the
+HTTP proxy's tunnel is upgraded with ``loop.start_tls()``, which takes only the loop's.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ TRANSPORTS: str = "asyncio" if _aiofastnet is None else "aiofastnet"
 def create_connection(
     loop: asyncio.AbstractEventLoop, factory: Any, *args: Any, **kwargs: Any
 ) -> Any:
-    if _aiofastnet is None or kwargs.get("ssl") is not None:
+    if _aiofastnet is None:
         return loop.create_connection(factory, *args, **kwargs)
     return _aiofastnet.create_connection(loop, factory, *args, **kwargs)
 
@@ -61,7 +63,7 @@ def create_connection(
 def create_unix_connection(
     loop: asyncio.AbstractEventLoop, factory: Any, *args: Any, **kwargs: Any
 ) -> Any:
-    if _aiofastnet is None or kwargs.get("ssl") is not None:
+    if _aiofastnet is None:
         return loop.create_unix_connection(factory, *args, **kwargs)
     return _aiofastnet.create_unix_connection(loop, factory, *args, **kwargs)
 
