@@ -14,8 +14,8 @@ messages, one at a time:
 - ``wsfast``, ``picows.websockets``, ``websockets``: ``serve()`` with an ``async for`` echo
   handler and ``connect()``, compression and keepalive off.
 
-Usage: ``python -m bench.await_ceiling [--repeats 5] [--count 20000] [--loop uvloop]``. Medians of interleaved
-repeats; every repeat is bounded by ``--count`` round trips and a 60 s timeout.
+Usage: ``python -m bench.await_ceiling [--repeats 5] [--count 20000] [--loop uvloop]``.
+Medians of interleaved repeats; every repeat is bounded by ``--count`` round trips and a 60 s timeout.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ methods, same behaviour, and its docstrings explain each one. What compiling buy
 time between the transport and the application: the ``BufferedProtocol`` callbacks, the
 queue, ``recv()`` and ``send()`` run as C with typed state instead of interpreted bytecode
 over instance dictionaries (compiling the Python connection unchanged was measured to gain
-nothing: see docs/performance.md). Everything that isn't the common case calls back into the
+nothing: see the README's Benchmarks). Everything that isn't the common case calls back into the
 connection's Python methods, so there is one copy of the rules.
 """
 

@@ -254,7 +254,9 @@ class connect:
                     local_addr=kwargs.pop("local_addr", None),
                 )
                 # Initialize WebSocket connection via the proxy.
-                _, connection = await transports.create_connection(loop, factory, sock=sock, **kwargs)
+                _, connection = await transports.create_connection(
+                    loop, factory, sock=sock, **kwargs
+                )
             elif proxy_parsed.scheme[:4] == "http":
                 # Split keyword arguments between the proxy and the server.
                 all_kwargs, proxy_kwargs, kwargs = kwargs, {}, {}

@@ -17,7 +17,7 @@ import struct
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .. import speedups
 from .._connection_attributes import ProtocolAttributes
@@ -37,8 +37,12 @@ from .messages import Assembler
 
 __all__ = ["Connection", "broadcast"]
 
-# The per-message path, compiled or its pure-Python twin, as the codec switch decided.
-_core = importlib.import_module(speedups.ASYNCIO_CORE)
+# The per-message path, compiled or its pure-Python twin, as the codec switch decided. The
+# twin's declarations stand for both when type checking.
+if TYPE_CHECKING:
+    from ._core_py import ConnectionCore
+else:
+    ConnectionCore = importlib.import_module(speedups.ASYNCIO_CORE).ConnectionCore
 
 
 def _write_limits(write_limit: int | tuple[int, int | None]) -> tuple[int, int]:
@@ -51,7 +55,7 @@ def _write_limits(write_limit: int | tuple[int, int | None]) -> tuple[int, int]:
     return high, low
 
 
-class Connection(ProtocolAttributes, _core.ConnectionCore, asyncio.BufferedProtocol):
+class Connection(ProtocolAttributes, ConnectionCore, asyncio.BufferedProtocol):
     """:mod:`asyncio` implementation of a WebSocket connection.
 
     ``recv()``, ``send()``, iteration and the :class:`asyncio.BufferedProtocol` callbacks
@@ -94,7 +98,7 @@ class Connection(ProtocolAttributes, _core.ConnectionCore, asyncio.BufferedProto
             self.protocol.logger, {"websocket": self}
         )
 
-        self.loop = asyncio.get_running_loop()
+        self.loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
         self.transport: asyncio.Transport
 
         self.request: Request | None = None
@@ -102,7 +106,7 @@ class Connection(ProtocolAttributes, _core.ConnectionCore, asyncio.BufferedProto
         self.response: Response | None = None
         """Opening handshake response."""
 
-        self.recv_messages = Assembler(
+        self.recv_messages: Assembler = Assembler(
             max_queue_high,
             max_queue_low,
             pause=self._pause_reading,

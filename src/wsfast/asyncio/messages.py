@@ -7,7 +7,7 @@ import codecs
 import collections
 import importlib
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .. import speedups
 from ..exceptions import ConcurrencyError, TooManyFragments
@@ -22,15 +22,19 @@ UTF8Decoder = _utf8_decoder  # websockets' name for it
 T = TypeVar("T")
 
 
-# The queue's per-message half, compiled or its pure-Python twin (see speedups.ASYNCIO_CORE).
-_core = importlib.import_module(speedups.ASYNCIO_CORE)
+# The queue's per-message half, compiled or its pure-Python twin (see speedups.ASYNCIO_CORE);
+# the twin's declarations stand for both when type checking.
+if TYPE_CHECKING:
+    from ._core_py import AssemblerCore
+else:
+    AssemblerCore = importlib.import_module(speedups.ASYNCIO_CORE).AssemblerCore
 
 
 def _nothing() -> None:
     pass
 
 
-class Assembler(_core.AssemblerCore):
+class Assembler(AssemblerCore):
     """Queue of what the frame reader delivers, for ``recv()`` and ``recv_streaming()``.
 
     Items are ``str`` or ``bytes`` for messages that arrived in one frame (the common case,
