@@ -44,3 +44,25 @@ async def echo(ws):
     """Connection handler that sends every message back, for any library's server."""
     async for message in ws:
         await ws.send(message)
+
+
+def pytest_in_child(test_files, env, *options, timeout=900):
+    """Run pytest on ``test_files`` (paths) in a child process with ``env`` added to the
+    environment; fail with its output unless it ran tests and all of them passed."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *options,
+         *[str(path) for path in test_files]],
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **env},
+        cwd=Path(__file__).parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    summary = result.stdout.strip().splitlines()[-1:] or [result.stderr[-2000:]]
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert " passed" in summary[0] and "failed" not in summary[0], summary

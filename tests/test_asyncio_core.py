@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from asyncio_support import pytest_in_child
 
 import wsfast.speedups
 from wsfast.frames import BINARY, TEXT
@@ -223,26 +224,17 @@ PURE_CORE_SUITES = [
 @pytest.mark.slow
 def test_asyncio_suites_pass_on_the_pure_twin():
     """The asyncio suites, pure codec and pure core, as a wheel without the extension runs."""
-    env = {**os.environ, "WSFAST_NO_EXTENSIONS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
     check = subprocess.run(
         [sys.executable, "-c", "import wsfast.speedups as s; print(s.ASYNCIO_CORE)"],
-        env=env,
+        env={**os.environ, "WSFAST_NO_EXTENSIONS": "1"},
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert check.stdout.strip() == "wsfast.asyncio._core_py", check.stderr
-    result = subprocess.run(
-        [
-            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-            "-k", "not cython", *[str(TESTS / name) for name in PURE_CORE_SUITES],
-        ],
-        env=env,
-        cwd=TESTS.parent,
-        capture_output=True,
-        text=True,
-        timeout=900,
+    pytest_in_child(
+        [TESTS / name for name in PURE_CORE_SUITES],
+        {"WSFAST_NO_EXTENSIONS": "1"},
+        "-k",
+        "not cython",
     )
-    summary = result.stdout.strip().splitlines()[-1:] or [result.stderr[-2000:]]
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert " passed" in summary[0] and "failed" not in summary[0], summary

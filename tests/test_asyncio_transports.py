@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import trustme
-from asyncio_support import echo, run
+from asyncio_support import echo, pytest_in_child, run
 
 import wsfast.asyncio.transports as transports
 from wsfast.asyncio import client as wsfast_client
@@ -118,19 +118,11 @@ TESTS = Path(__file__).parent
     os.environ.get("WSFAST_TRANSPORTS") == "asyncio", reason="this is the run it starts"
 )
 def test_connection_suite_passes_on_the_event_loops_transports():
-    result = subprocess.run(
+    pytest_in_child(
         [
-            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-            str(TESTS / "test_asyncio_connection.py"),
-            str(TESTS / "test_asyncio_tls_unix.py"),
-            str(TESTS / "test_asyncio_transports.py"),
+            TESTS / "test_asyncio_connection.py",
+            TESTS / "test_asyncio_tls_unix.py",
+            TESTS / "test_asyncio_transports.py",
         ],
-        env={**os.environ, "WSFAST_TRANSPORTS": "asyncio", "PYTHONDONTWRITEBYTECODE": "1"},
-        cwd=TESTS.parent,
-        capture_output=True,
-        text=True,
-        timeout=900,
+        {"WSFAST_TRANSPORTS": "asyncio"},
     )
-    summary = result.stdout.strip().splitlines()[-1:] or [result.stderr[-2000:]]
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert " passed" in summary[0] and "failed" not in summary[0], summary

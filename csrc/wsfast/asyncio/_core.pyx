@@ -172,7 +172,7 @@ cdef class ConnectionCore:
             return
         self._receive_messages(reader)
 
-    cdef _receive_messages(self, reader):
+    cpdef _receive_messages(self, reader):
         cdef list items
         protocol = self.protocol
         try:
@@ -241,7 +241,7 @@ cdef class ConnectionCore:
                 frame = writer.frame(
                     _BINARY if text is False else _TEXT, (<str>message).encode(), True
                 )
-            elif cls is bytes:
+            elif cls is bytes or cls is bytearray or cls is memoryview:
                 frame = writer.frame(_TEXT if text else _BINARY, message, True)
             else:
                 frame = None

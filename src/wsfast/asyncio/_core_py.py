@@ -297,7 +297,7 @@ class ConnectionCore:
                 frame = None
             elif cls is str:
                 frame = writer.frame(BINARY if text is False else TEXT, message.encode(), True)
-            elif cls is bytes:
+            elif cls is bytes or cls is bytearray or cls is memoryview:
                 frame = writer.frame(TEXT if text else BINARY, message, True)
             else:
                 frame = None

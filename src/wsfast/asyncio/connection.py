@@ -260,41 +260,22 @@ class Connection(ProtocolAttributes, ConnectionCore, asyncio.BufferedProtocol):
         while self.send_in_progress is not None:
             await asyncio.shield(self.send_in_progress)
 
+        # Whole messages took ConnectionCore.send()'s hot path already when they could.
         protocol = self.protocol
-        cls = message.__class__
-        if cls is str or isinstance(message, str):
-            data = message.encode()  # type: ignore[union-attr]
-            if not self.paused:
-                # The hot path: one frame straight to the transport, no await.
-                frame = protocol.message_frame(BINARY if text is False else TEXT, data)
-                if frame is not None:
-                    try:
-                        self.transport.write(frame)
-                    except Exception as exc:
-                        await self._write_failed(exc)
-                    return
+        if isinstance(message, str):
+            data = message.encode()
             async with self.send_context():
                 if text is False:
                     protocol.send_binary(data)
                 else:
                     protocol.send_text(data)
 
-        elif cls is bytes or isinstance(message, (bytes, bytearray, memoryview)):
-            if not self.paused:
-                frame = protocol.message_frame(
-                    TEXT if text else BINARY, message  # type: ignore[arg-type]
-                )
-                if frame is not None:
-                    try:
-                        self.transport.write(frame)
-                    except Exception as exc:
-                        await self._write_failed(exc)
-                    return
+        elif isinstance(message, (bytes, bytearray, memoryview)):
             async with self.send_context():
                 if text:
-                    protocol.send_text(message)  # type: ignore[arg-type]
+                    protocol.send_text(message)
                 else:
-                    protocol.send_binary(message)  # type: ignore[arg-type]
+                    protocol.send_binary(message)
 
         elif isinstance(message, Mapping):
             # Iterating a dict sends its keys: almost certainly not what was meant.
@@ -639,11 +620,8 @@ class Connection(ProtocolAttributes, ConnectionCore, asyncio.BufferedProtocol):
         # Unless the handshake's trailing frames already closed or failed the connection.
         if protocol.state is OPEN and (protocol.frame_reader is None or protocol.direct_receive):
             self._frame_reader = protocol.start_direct_receive()
-            items = protocol.receive_messages(defer_error=True)
-            if items:
-                self._process_items(items)
-            if protocol.pending_error is not None:
-                self._defer_failure()
+            # What came with the handshake, as ConnectionCore.buffer_updated() takes a read.
+            self._receive_messages(self._frame_reader)
         self._after_receive()
 
     def _defer_failure(self) -> None:
@@ -675,15 +653,6 @@ class Connection(ProtocolAttributes, ConnectionCore, asyncio.BufferedProtocol):
         self._after_receive()
         # Read on, so that the protocol sees the peer close the TCP connection.
         self._resume_reading()
-
-    def _process_items(self, items: list[Any]) -> None:
-        put = self.recv_messages.put
-        for item in items:
-            cls = item.__class__
-            if cls is str or cls is bytes:
-                put(item)
-            else:
-                self._process_frame(item)
 
     def _process_frames(self, events: list[Event]) -> None:
         for event in events:
