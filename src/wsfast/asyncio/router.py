@@ -1,32 +1,25 @@
 """URL routing for the asyncio server: ``route()``, a drop-in for ``websockets.asyncio.router``.
 
-A werkzeug :class:`~werkzeug.routing.Map` picks the connection handler from the request's
-path; the values its converters capture become keyword arguments of the handler. The map
-is matched in ``process_request``, so that a path that matches no rule is answered with
-404 and a rule's redirect with 302 and a ``Location`` header, before any WebSocket
-handshake. werkzeug is an optional dependency: without it this module still imports, and
-:func:`route` and :func:`unix_route` raise :exc:`ImportError` when called.
+The matching itself (a werkzeug :class:`~werkzeug.routing.Map`, 404 and 302 answered in
+``process_request`` before the handshake) is shared with the threading server in
+:mod:`wsfast.routing`; this module runs the matched handler as a coroutine and
+composes ``process_request``. werkzeug is an optional dependency: without it this module
+still imports, and :func:`route` and :func:`unix_route` raise :exc:`ImportError` when called.
 """
 
 from __future__ import annotations
 
-import http
 import ssl as ssl_module
-import urllib.parse
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from .. import routing
 from ..http11 import Request, Response
 from ..typing import PathLike
 from .server import Server, ServerConnection, serve
 
-try:
-    from werkzeug.exceptions import NotFound
-    from werkzeug.routing import Map, RequestRedirect
-except ImportError as exc:  # route() and unix_route() report it when they're called
-    _werkzeug_missing: ImportError | None = exc
-else:
-    _werkzeug_missing = None
+if TYPE_CHECKING:
+    from werkzeug.routing import Map
 
 __all__ = ["route", "unix_route", "Router"]
 
@@ -35,68 +28,12 @@ ProcessRequest = Callable[
 ]
 
 
-def _require_werkzeug(function: str) -> None:
-    if _werkzeug_missing is not None:
-        raise ImportError(f"{function}() requires werkzeug") from _werkzeug_missing
-
-
-class Router:
+class Router(routing.Router):
     """Dispatches connections to the handlers of a werkzeug URL map, for :func:`route`.
 
     Subclass it, or wrap it, and pass it as ``create_router`` to customize routing:
     :meth:`get_server_name`, :meth:`redirect` and :meth:`not_found` are the hooks.
     """
-
-    def __init__(
-        self,
-        url_map: Map,
-        server_name: str | None = None,
-        url_scheme: str = "ws",
-    ) -> None:
-        self.url_map = url_map
-        self.server_name = server_name
-        self.url_scheme = url_scheme
-        # Bound with a ws:// or wss:// scheme, a map only matches WebSocket rules: every
-        # rule of this map is one, without the user having to say websocket=True.
-        for rule in url_map.iter_rules():
-            rule.websocket = True
-
-    def get_server_name(self, connection: ServerConnection, request: Request) -> str:
-        """The host that redirects point to: ``server_name`` if set, else the Host header."""
-        if self.server_name is not None:
-            return self.server_name
-        return request.headers["Host"]
-
-    def redirect(self, connection: ServerConnection, url: str) -> Response:
-        """The response to a request that the map redirects to ``url``: 302 Found."""
-        response = connection.respond(http.HTTPStatus.FOUND, f"Found at {url}")
-        response.headers["Location"] = url
-        return response
-
-    def not_found(self, connection: ServerConnection) -> Response:
-        """The response to a request that no rule matches: 404 Not Found."""
-        return connection.respond(http.HTTPStatus.NOT_FOUND, "Not Found")
-
-    def route_request(
-        self, connection: ServerConnection, request: Request
-    ) -> Response | None:
-        """Match the request's path; remember the handler and its arguments on the
-        connection, or return the response (redirect or 404) that rejects the handshake."""
-        adapter = self.url_map.bind(
-            self.get_server_name(connection, request),
-            url_scheme=self.url_scheme,
-        )
-        # urlparse, as websockets does: a ";params" suffix of the last segment isn't matched.
-        target = urllib.parse.urlparse(request.path)
-        try:
-            endpoint, arguments = adapter.match(target.path, query_args=target.query)
-        except RequestRedirect as redirect:
-            return self.redirect(connection, redirect.new_url)
-        except NotFound:
-            return self.not_found(connection)
-        connection.handler = endpoint
-        connection.handler_kwargs = arguments
-        return None
 
     async def handler(self, connection: ServerConnection) -> None:
         """The server's connection handler: run the handler that the request matched."""
@@ -133,12 +70,8 @@ def route(
     ``create_router`` replaces :class:`Router`: it is called with the map, ``server_name``
     and the URL scheme.
     """
-    _require_werkzeug("route")
-    url_scheme = "ws" if ssl is None else "wss"
-    if ssl is not None and ssl is not True:
-        kwargs["ssl"] = ssl
-    router = (Router if create_router is None else create_router)(
-        url_map, server_name, url_scheme
+    router = routing.router_for_route(
+        Router, create_router, url_map, server_name, ssl, kwargs
     )
 
     user_process_request: ProcessRequest | None = kwargs.pop("process_request", None)
@@ -168,5 +101,5 @@ def unix_route(
 ) -> Server:
     """Like :func:`route`, listening on a Unix socket at ``path`` (see
     :func:`~wsfast.asyncio.server.unix_serve`). Requires werkzeug."""
-    _require_werkzeug("unix_route")
+    routing.require_werkzeug("unix_route")
     return route(url_map, unix=True, path=path, **kwargs)
