@@ -93,33 +93,18 @@ def pytest_report_header(config):
     ]
 
 
-# Names that wsfast.speedups exports from the active codec, and that other modules bound at
-# import time.
-CODEC_NAMES = (
-    "FrameReader",
-    "FrameWriter",
-    "Utf8Validator",
-    "apply_mask",
-    "apply_mask_inplace",
-    "parse_frame_header",
-    "serialize_frame",
-    "validate_utf8",
-    "MASK_IMPL",
-    "UTF8_IMPL",
-)
-
-
 @pytest.fixture
 def active_codec(codec, monkeypatch):
-    """Make ``codec`` the implementation the whole of wsfast uses, for protocol-level tests."""
-    import wsfast.frames
-    import wsfast.speedups
-    import wsfast.utils
+    """Make ``codec`` the implementation the whole of wsfast uses, for protocol-level tests.
 
-    for module in (wsfast.speedups, wsfast.frames, wsfast.utils):
-        for name in CODEC_NAMES:
-            if hasattr(module, name):
-                monkeypatch.setattr(module, name, getattr(codec, name))
+    The rest of wsfast looks the codec up on wsfast.speedups when it calls it, so that
+    module is the one switch.
+    """
+    import wsfast.speedups
+    from wsfast._codec_names import CODEC_NAMES
+
+    for name in CODEC_NAMES:
+        monkeypatch.setattr(wsfast.speedups, name, getattr(codec, name))
     implementation = "python" if codec.__name__.endswith("_speedups_py") else "cython"
     monkeypatch.setattr(wsfast.speedups, "IMPLEMENTATION", implementation)
     return codec

@@ -141,3 +141,52 @@ def test_codec_tests_pass_with_portable_kernels(default_report):
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, output[-5000:]
     assert " passed" in output and "skipped" not in output.splitlines()[-1], output[-2000:]
+
+
+FIRST_IMPORT = """
+import importlib, json, sys
+first = importlib.import_module(sys.argv[1])
+import wsfast.speedups as s
+from wsfast._codec_names import CODEC_NAMES
+from wsfast.frames import Frame, Opcode
+codec = importlib.import_module(
+    "wsfast._speedups" if s.IMPLEMENTATION == "cython" else "wsfast._speedups_py"
+)
+writer = codec.FrameWriter(mask=False)
+reader = codec.FrameReader(mask=False)
+reader.feed_data(writer.frame(0x9, b"ping"))
+frame = reader.read_frame()
+print(json.dumps({
+    "implementation": s.IMPLEMENTATION,
+    "frame_class": type(frame) is Frame,
+    "opcode": frame.opcode is Opcode.PING,
+    "exported": [name for name in CODEC_NAMES if getattr(s, name) is not getattr(codec, name)],
+}))
+"""
+
+
+@pytest.mark.parametrize("no_extensions", ["", "1"], ids=["default", "no-extensions"])
+@pytest.mark.parametrize(
+    "module",
+    ["wsfast._speedups_py", "wsfast._speedups", "wsfast.frames", "wsfast.utils",
+     "wsfast.extensions.permessage_deflate", "wsfast.protocol"],
+)
+def test_codec_imports_its_frame_classes_whatever_is_imported_first(module, no_extensions):
+    # The codec is the bottom layer: it imports Frame, Opcode and PerMessageDeflate when it
+    # loads, and the modules above reach it through wsfast.speedups when they call it, so no
+    # import order can find a name that isn't bound yet.
+    if module == "wsfast._speedups" and no_extensions:
+        pytest.skip("the extension itself is what WSFAST_NO_EXTENSIONS leaves out")
+    env = clean_env(**({"WSFAST_NO_EXTENSIONS": no_extensions} if no_extensions else {}))
+    completed = subprocess.run(
+        [sys.executable, "-c", FIRST_IMPORT, module],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    if completed.returncode != 0 and "No module named 'wsfast._speedups'" in completed.stderr:
+        pytest.skip("the Cython extension is not built here")
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout)
+    assert report["frame_class"] and report["opcode"]
+    assert report["exported"] == []
+    if no_extensions:
+        assert report["implementation"] == "python"

@@ -32,7 +32,10 @@ import dataclasses
 import operator
 import os
 
-from wsfast.exceptions import InvalidUTF8, ProtocolError
+from wsfast._codec_names import CODEC_NAMES
+from wsfast.exceptions import InvalidUTF8, PayloadTooBig, ProtocolError, TooManyFragments
+from wsfast.extensions.permessage_deflate import PerMessageDeflate
+from wsfast.frames import Frame, Opcode
 
 cdef extern from *:
     """
@@ -44,18 +47,7 @@ cdef extern from *:
     """
     const bint GIL_DISABLED "WSFAST_GIL_DISABLED"
 
-__all__ = [
-    "FrameReader",
-    "FrameWriter",
-    "MASK_IMPL",
-    "UTF8_IMPL",
-    "Utf8Validator",
-    "apply_mask",
-    "apply_mask_inplace",
-    "parse_frame_header",
-    "serialize_frame",
-    "validate_utf8",
-]
+__all__ = list(CODEC_NAMES)
 
 # WSFAST_FORCE_SCALAR=1 selects the portable kernels, so that tests can exercise them on a CPU
 # that would otherwise pick SIMD ones. Chosen once here, before any thread can use them.
@@ -475,8 +467,6 @@ cdef class FrameWriter:
     cdef object _deflate
 
     def __init__(self, *, mask, extensions=()):
-        if _Frame is None:
-            _bind_frame_classes()
         self._mask = bool(mask)
         self._extensions = tuple(extensions)
         self._deflate = None
@@ -515,7 +505,7 @@ cdef class FrameWriter:
         cdef Py_buffer view
         cdef unsigned char key[4]
         cdef unsigned char first_byte
-        frame = _Frame(_OPCODES[opcode], data, fin)
+        frame = Frame(_OPCODES[opcode], data, fin)
         for extension in self._extensions:
             frame = extension.encode(frame)
         first_byte = ((0x80 if frame.fin else 0) | (0x40 if frame.rsv1 else 0)
@@ -533,7 +523,6 @@ cdef class FrameWriter:
 
 # Receive path (RFC 6455 §5, RFC 7692 §6) ----------------------------------------------------
 
-from wsfast.exceptions import PayloadTooBig, TooManyFragments
 
 # "No limit" for the size fields below.
 cdef long long UNLIMITED = -1
@@ -679,11 +668,12 @@ cdef class _ReceiveBuffer:
             reader._exports -= 1
 
 
-_Frame = None
-_OPCODES = {}
+_OPCODES = {int(opcode): opcode for opcode in Opcode}
 # The Opcode member of each value 0-15, None for the reserved ones: indexed by the 4 bits of
 # a header that _check_header accepted (RFC 6455 §5.2), without a dictionary lookup.
-cdef tuple _opcode_members = (None,) * 16
+cdef tuple _opcode_members = tuple(_OPCODES.get(value) for value in range(16))
+# Extensions whose effect the reader and writer apply themselves, without Frame objects.
+_PassthroughExtensions = (PerMessageDeflate,)
 _DEFLATE_TAIL = b"\x00\x00\xff\xff"
 
 
@@ -745,7 +735,7 @@ cdef Py_ssize_t _frame_slots[6]
 cdef bint _frame_slotted = False
 
 
-# How the reader builds frames: "slots" or "setattr"; None until the first reader (tests).
+# How the reader builds frames: "slots" or "setattr" (for the tests).
 _frame_build = None
 
 
@@ -766,13 +756,16 @@ cdef _bind_frame_slots(cls):
     _frame_build = "slots"
 
 
+_bind_frame_slots(Frame)
+
+
 cdef inline object _new_frame(object opcode, object data, bint fin, bint rsv1, bint rsv2,
                               bint rsv3):
     # What Frame's dataclass __init__ does, at a fraction of its cost: a frame per control
-    # frame or fragment makes that the larger part of parsing one. _Frame is exactly
-    # wsfast.frames.Frame, whose __init__ only assigns the fields.
+    # frame or fragment makes that the larger part of parsing one. wsfast.frames.Frame's
+    # __init__ only assigns the fields.
     if _frame_slotted:
-        frame = wsfast_alloc_instance(_Frame)
+        frame = wsfast_alloc_instance(Frame)
         wsfast_fill_slot(frame, _frame_slots[0], opcode)
         wsfast_fill_slot(frame, _frame_slots[1], data)
         wsfast_fill_slot(frame, _frame_slots[2], fin)
@@ -780,7 +773,7 @@ cdef inline object _new_frame(object opcode, object data, bint fin, bint rsv1, b
         wsfast_fill_slot(frame, _frame_slots[4], rsv2)
         wsfast_fill_slot(frame, _frame_slots[5], rsv3)
     else:
-        frame = wsfast_bare_instance(_Frame)
+        frame = wsfast_bare_instance(Frame)
         frame.opcode = opcode
         frame.data = data
         frame.fin = fin
@@ -788,24 +781,6 @@ cdef inline object _new_frame(object opcode, object data, bint fin, bint rsv1, b
         frame.rsv2 = rsv2
         frame.rsv3 = rsv3
     return frame
-
-
-_PassthroughExtensions = ()
-
-
-cdef _bind_frame_classes():
-    # Bound on first use: wsfast.frames imports this module (through wsfast.speedups) first.
-    global _Frame, _PassthroughExtensions, _opcode_members
-    from wsfast.extensions.permessage_deflate import PerMessageDeflate
-    from wsfast.frames import Frame, Opcode
-    for opcode in Opcode:
-        _OPCODES[int(opcode)] = opcode
-    _opcode_members = tuple(_OPCODES.get(value) for value in range(16))
-    _PassthroughExtensions = (PerMessageDeflate,)
-    _bind_frame_slots(Frame)
-    # Last: `_Frame is None` is how callers tell that the others aren't bound yet, and on a
-    # free-threaded build another thread may be asking meanwhile.
-    _Frame = Frame
 
 
 cdef inline bint _is_control(int opcode) noexcept nogil:
@@ -912,8 +887,6 @@ cdef class FrameReader:
         self._release_buffer()
 
     def __init__(self, *, mask, max_size=2**20, max_fragments=None, extensions=()):
-        if _Frame is None:
-            _bind_frame_classes()
         self._mask = bool(mask)
         if isinstance(max_size, tuple):
             self._max_message = _limit(max_size[0], "max_size")

@@ -19,26 +19,22 @@ import threading
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from ._codec_names import CODEC_NAMES
 from .exceptions import InvalidUTF8, PayloadTooBig, ProtocolError, TooManyFragments
+from .extensions.permessage_deflate import PerMessageDeflate
+from .frames import Frame, Opcode
+from .utils import generate_mask
 
-__all__ = [
-    "FrameReader",
-    "FrameWriter",
-    "MASK_IMPL",
-    "UTF8_IMPL",
-    "Utf8Validator",
-    "apply_mask",
-    "apply_mask_inplace",
-    "parse_frame_header",
-    "serialize_frame",
-    "validate_utf8",
-]
+__all__ = list(CODEC_NAMES)
 
 MASK_IMPL = "python"
 UTF8_IMPL = "python"
 
 _BYTEORDER = sys.byteorder
 _MAX_PAYLOAD_LENGTH = 0x7FFF_FFFF_FFFF_FFFF
+_OPCODES: dict[int, Opcode] = {int(opcode): opcode for opcode in Opcode}
+# Extensions whose effect the reader and writer apply themselves, without Frame objects.
+_PASSTHROUGH_EXTENSIONS: tuple[type, ...] = (PerMessageDeflate,)
 
 
 def _contiguous_bytes(data: object, what: str) -> memoryview:
@@ -399,8 +395,6 @@ class FrameWriter:
     __slots__ = ("_deflate", "_extensions", "_mask")
 
     def __init__(self, *, mask: bool, extensions: Sequence[Any] = ()) -> None:
-        if _Frame is None:
-            _bind_frame_classes()
         self._mask = bool(mask)
         self._extensions = tuple(extensions)
         self._deflate = None
@@ -414,19 +408,20 @@ class FrameWriter:
         rsv1 = False
         if self._extensions:
             if self._deflate is None:
-                frame = _Frame(_OPCODES[opcode], data, fin)
+                # Any buffer, as the extension's own writer accepts: Frame only carries it.
+                frame = Frame(_OPCODES[opcode], data, fin)  # type: ignore[arg-type]
                 for extension in self._extensions:
                     frame = extension.encode(frame)
                 return serialize_frame(
                     opcode, frame.data, frame.fin, frame.rsv1, frame.rsv2, frame.rsv3,
-                    _generate_mask() if self._mask else None,
+                    generate_mask() if self._mask else None,
                 )
             if opcode not in _CONTROL_OPCODES:
                 # RFC 7692 §6.1: RSV1 on the first frame of a compressed message only.
                 rsv1 = opcode != 0
                 data = self._deflate.compress(data, rsv1, fin)
         return serialize_frame(
-            opcode, data, fin, rsv1, False, False, _generate_mask() if self._mask else None
+            opcode, data, fin, rsv1, False, False, generate_mask() if self._mask else None
         )
 
 
@@ -524,8 +519,6 @@ class FrameReader:
         else:
             self._max_message = self._max_frame = _checked_limit(max_size, "max_size")
         self._max_fragments = _checked_limit(max_fragments, "max_fragments")
-        if _Frame is None:
-            _bind_frame_classes()
         self._extensions = tuple(extensions)
         # Uncompressed frames cross these extensions unchanged, so single-frame messages can
         # skip building a Frame for them.
@@ -712,7 +705,7 @@ class FrameReader:
             if self._deflate is not None:
                 return self._single_compressed_message(payload, opcode)
 
-        frame = _Frame(_OPCODES[opcode], payload, fin, rsv1, rsv2, rsv3)
+        frame = Frame(_OPCODES[opcode], payload, fin, rsv1, rsv2, rsv3)
         if self._extensions:
             for extension in reversed(self._extensions):
                 frame = extension.decode(frame, max_size=self._message_budget(opcode))
@@ -886,24 +879,3 @@ class FrameReader:
         if fin:
             self._message_opcode = None
         return frame
-
-
-_Frame: Any = None
-_OPCODES: dict[int, Any] = {}
-
-
-_PASSTHROUGH_EXTENSIONS: tuple[type, ...] = ()
-_generate_mask: Any = None
-
-
-def _bind_frame_classes() -> None:
-    # Bound on first use: wsfast.frames imports this module (through wsfast.speedups) first.
-    global _Frame, _PASSTHROUGH_EXTENSIONS, _generate_mask
-    from .extensions.permessage_deflate import PerMessageDeflate
-    from .frames import Frame, Opcode
-    from .utils import generate_mask
-
-    _OPCODES.update((int(opcode), opcode) for opcode in Opcode)
-    _Frame = Frame
-    _PASSTHROUGH_EXTENSIONS = (PerMessageDeflate,)
-    _generate_mask = generate_mask

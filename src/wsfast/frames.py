@@ -14,7 +14,6 @@ from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import PayloadTooBig, ProtocolError
-from .speedups import apply_mask, serialize_frame, validate_utf8
 from .utils import generate_mask
 
 if TYPE_CHECKING:
@@ -268,7 +267,9 @@ class Frame:
         key = (yield from read_exact(4)) if mask else None
         data = yield from read_exact(length)
         if key is not None:
-            data = apply_mask(data, key)
+            from . import speedups  # the codec imports this module: reached at call time
+
+            data = speedups.apply_mask(data, key)
         frame = cls(
             opcode, bytes(data), bool(first & 0x80), bool(first & 0x40),
             bool(first & 0x20), bool(first & 0x10),
@@ -284,7 +285,9 @@ class Frame:
         frame = self
         for extension in extensions or ():
             frame = extension.encode(frame)
-        return serialize_frame(
+        from . import speedups  # the codec imports this module: reached at call time
+
+        return speedups.serialize_frame(
             frame.opcode, frame.data, frame.fin, frame.rsv1, frame.rsv2, frame.rsv3,
             generate_mask() if mask else None,
         )
@@ -327,7 +330,9 @@ class Close:
         if len(data) >= 2:
             code = int.from_bytes(data[:2], "big")
             reason_bytes = bytes(data[2:])
-            validate_utf8(reason_bytes)
+            from . import speedups  # the codec imports this module: reached at call time
+
+            speedups.validate_utf8(reason_bytes)
             close = cls(code, reason_bytes.decode())
             close.check()
             return close

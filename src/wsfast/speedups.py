@@ -14,22 +14,11 @@ from __future__ import annotations
 import importlib.util
 import os
 from importlib import resources
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "ASYNCIO_CORE",
-    "FALLBACK_REASON",
-    "FrameReader",
-    "FrameWriter",
-    "IMPLEMENTATION",
-    "MASK_IMPL",
-    "UTF8_IMPL",
-    "Utf8Validator",
-    "apply_mask",
-    "apply_mask_inplace",
-    "parse_frame_header",
-    "serialize_frame",
-    "validate_utf8",
-]
+from ._codec_names import CODEC_NAMES
+
+__all__ = ["ASYNCIO_CORE", "FALLBACK_REASON", "IMPLEMENTATION", *CODEC_NAMES]
 
 
 def _extensions_disabled() -> bool:
@@ -76,16 +65,22 @@ else:
 
 IMPLEMENTATION: str = "python" if _impl.__name__.endswith("_speedups_py") else "cython"
 
-MASK_IMPL: str = _impl.MASK_IMPL
-UTF8_IMPL: str = _impl.UTF8_IMPL
-Utf8Validator = _impl.Utf8Validator
-FrameReader = _impl.FrameReader
-FrameWriter = _impl.FrameWriter
-apply_mask = _impl.apply_mask
-apply_mask_inplace = _impl.apply_mask_inplace
-parse_frame_header = _impl.parse_frame_header
-serialize_frame = _impl.serialize_frame
-validate_utf8 = _impl.validate_utf8
+if TYPE_CHECKING:
+    # The twin's types stand for both implementations (the extension's stubs mirror them).
+    from ._speedups_py import (
+        MASK_IMPL as MASK_IMPL,
+        UTF8_IMPL as UTF8_IMPL,
+        FrameReader as FrameReader,
+        FrameWriter as FrameWriter,
+        Utf8Validator as Utf8Validator,
+        apply_mask as apply_mask,
+        apply_mask_inplace as apply_mask_inplace,
+        parse_frame_header as parse_frame_header,
+        serialize_frame as serialize_frame,
+        validate_utf8 as validate_utf8,
+    )
+else:
+    globals().update({name: getattr(_impl, name) for name in CODEC_NAMES})
 
 # The module of the asyncio connection's per-message path (AssemblerCore, ConnectionCore):
 # the compiled one with the compiled codec, else its pure-Python twin.

@@ -8,7 +8,7 @@ import os
 import socket
 import threading
 
-from .speedups import apply_mask
+from .typing import BytesLike
 
 __all__ = [
     "accept_key",
@@ -21,6 +21,13 @@ __all__ = [
 
 # RFC 6455 §1.3: the fixed GUID concatenated to the client's key before hashing.
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def apply_mask(data: BytesLike, mask: bytes) -> bytes:
+    """Apply or remove a masking key (RFC 6455 §5.3), with the active codec's kernel."""
+    from . import speedups  # the codec imports this module: reached at call time
+
+    return speedups.apply_mask(data, mask)
 
 
 def generate_key() -> str:

@@ -140,41 +140,21 @@ def _short(value: Any, limit: int = 2000) -> str:
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
 
 
-# The names the rest of wsfast takes from the codec (tests/conftest.py's CODEC_NAMES).
-CODEC_NAMES = (
-    "FrameReader",
-    "FrameWriter",
-    "Utf8Validator",
-    "apply_mask",
-    "apply_mask_inplace",
-    "parse_frame_header",
-    "serialize_frame",
-    "validate_utf8",
-    "MASK_IMPL",
-    "UTF8_IMPL",
-)
-
-
 @contextlib.contextmanager
 def wired(codec: Any) -> Iterator[None]:
     """Run the Sans-I/O layer (protocol, frames) on ``codec``, then restore what was there.
 
-    The same switch as the ``active_codec`` fixture of tests/conftest.py: wsfast.protocol
-    looks FrameReader and FrameWriter up on wsfast.speedups at each connection, and
-    wsfast.frames and wsfast.utils bound the helpers at import.
+    The same switch as the ``active_codec`` fixture of tests/conftest.py: the rest of
+    wsfast looks the codec up on wsfast.speedups when it calls it.
     """
-    import wsfast.frames
     import wsfast.speedups
-    import wsfast.utils
+    from wsfast._codec_names import CODEC_NAMES
 
-    saved = []
-    for module in (wsfast.speedups, wsfast.frames, wsfast.utils):
-        for name in CODEC_NAMES:
-            if hasattr(module, name):
-                saved.append((module, name, getattr(module, name)))
-                setattr(module, name, getattr(codec, name))
+    saved = [(name, getattr(wsfast.speedups, name)) for name in CODEC_NAMES]
+    for name in CODEC_NAMES:
+        setattr(wsfast.speedups, name, getattr(codec, name))
     try:
         yield
     finally:
-        for module, name, value in saved:
-            setattr(module, name, value)
+        for name, value in saved:
+            setattr(wsfast.speedups, name, value)
