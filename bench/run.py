@@ -873,7 +873,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--micro-timeout", type=float, default=1200.0, help="give up on pytest after this many seconds")
     parser.add_argument("--out", type=Path, help="JSON file (default: bench/results/<date>-<machine>.json)")
     parser.add_argument("--no-charts", action="store_true", help="no PNG charts")
-    parser.add_argument("--readme-section", type=Path, help="also write a Markdown section with the table and chart to this file")
+    parser.add_argument("--performance-page", type=Path, metavar="PAGE", help="also write the performance page (docs/performance.md) from this run, keeping its hand-written part")
+    parser.add_argument("--readme-section", type=Path, dest="performance_page", help=argparse.SUPPRESS)  # the older name
+    parser.add_argument("--readme", type=Path, metavar="README", help="with --performance-page: also rewrite the headline figures in this README (README.md)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress")
     args = parser.parse_args(argv)
 
@@ -903,6 +905,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error(f"unknown kind {kind!r}; choose from binary, text")
     if args.repeats < 1 or args.duration <= 0 or args.warmup < 0:
         parser.error("need --repeats >= 1, --duration > 0, --warmup >= 0")
+    if args.readme and not args.performance_page:
+        parser.error("--readme needs --performance-page")
     return args
 
 
@@ -959,10 +963,10 @@ def main(argv: list[str] | None = None) -> int:
     results["charts"] = [os.path.relpath(c, out.parent) for c in charts]
     out.write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
     print(f"\nwrote {os.path.relpath(out)}" + "".join(f"\nwrote {os.path.relpath(c)}" for c in charts))
-    if args.readme_section:
-        from .readme import write_section
+    if args.performance_page:
+        from .readme import write_page
 
-        write_section(results, out, args.readme_section)
-        print(f"wrote {os.path.relpath(args.readme_section)}")
+        write_page(results, out, args.performance_page, args.readme)
+        print(f"wrote {os.path.relpath(args.performance_page)}" + (f" and {os.path.relpath(args.readme)}" if args.readme else ""))
     print(f"{m['elapsed'] / 60:.1f} min in all")
     return 0
