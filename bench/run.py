@@ -933,8 +933,8 @@ def run(args: argparse.Namespace, argv: list[str], progress: Progress) -> dict[s
     load_end = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
     results["meta"]["elapsed"] = time.monotonic() - started
     results["meta"]["libraries"] = {
-        f"{lib}{' +deflate' if compression else ''}": info
-        for (lib, compression), (info, _) in libraries.items()
+        f"{lib}{' +deflate' if compression else ''}{' +tls' if tls else ''}": info
+        for (lib, compression, tls), (info, _) in libraries.items()
         if info is not None
     }
     cells = [cell for data in results["groups"].values() for cell in data["cells"]]
