@@ -110,10 +110,11 @@ echo "== codec test suites under the sanitizers"
 if [[ -n "${WSFAST_ASAN_TESTS:-}" ]]; then
     read -r -a tests <<< "$WSFAST_ASAN_TESTS"
 else
-    tests=(tests/test_frame_reader.py tests/test_mask.py tests/test_utf8.py
-           tests/test_differential.py tests/test_permessage_deflate.py
-           tests/test_message_reader.py tests/test_protocol.py tests/test_frame_header.py
-           tests/test_implementation_switch.py tests/fuzz/test_fuzz_regressions.py)
+    tests=(tests/codec/test_frame_reader.py tests/codec/test_mask.py tests/codec/test_utf8.py
+           tests/codec/test_differential.py tests/sansio/test_permessage_deflate.py
+           tests/codec/test_message_reader.py tests/sansio/test_protocol.py
+           tests/codec/test_frame_header.py tests/packaging/test_implementation_switch.py
+           tests/fuzz/test_fuzz_regressions.py)
 fi
 (cd "$ROOT" && "$PYTHON" -m pytest -q -p no:cacheprovider "${tests[@]}") || status=$?
 echo "pytest exit status: $status"

@@ -1,7 +1,7 @@
 """Hostile peers against a real wsfast server: it stays up, answers each with the right close
 code or HTTP status, keeps serving a well-behaved client meanwhile, and gives its memory back.
 
-The server runs in a subprocess (``tests/hostile_server.py``, see ``hostile_support``), once
+The server runs in a subprocess (``tests/robustness/hostile_server.py``, see ``hostile_support``), once
 per layer and implementation: asyncio and threading (``wsfast.asyncio.server.serve``,
 ``wsfast.sync.server.serve``), each on the Cython extension and on the pure-Python twin
 (``WSFAST_NO_EXTENSIONS=1`` in the subprocess's environment; the server reports

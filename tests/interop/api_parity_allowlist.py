@@ -1,4 +1,4 @@
-"""Deliberate differences from websockets 17.4's API, for tests/test_api_parity.py.
+"""Deliberate differences from websockets 17.4's API, for tests/interop/test_api_parity.py.
 
 Key: ``"websockets.module:name"``, ``"websockets.module:Class.method"``, or
 ``"websockets.module:*"`` for a whole module (its import, or its absence). Value: why, on

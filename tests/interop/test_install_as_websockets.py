@@ -20,7 +20,7 @@ import pytest
 import wsfast
 from wsfast.version import websockets_version
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 60
 
 

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 PROBE = """
 import json
@@ -129,7 +129,8 @@ def test_codec_tests_pass_with_portable_kernels(default_report):
     completed = subprocess.run(
         [
             sys.executable, "-m", "pytest",
-            "tests/test_mask.py", "tests/test_utf8.py", "tests/test_differential.py",
+            "tests/codec/test_mask.py", "tests/codec/test_utf8.py",
+            "tests/codec/test_differential.py",
             "-k", "cython", "-q", "-p", "no:cacheprovider", "-x",
         ],
         env=clean_env(WSFAST_FORCE_SCALAR="1"),

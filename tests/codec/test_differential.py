@@ -8,7 +8,7 @@ frame headers, CPython's own ``bytes.decode('utf-8')`` for the validity of compl
 and the ``reference_error`` oracle for the exact offset.
 
 Every test takes the ``impls`` fixture, whose id contains "cython", so that ``-k cython``
-selects these tests (tests/test_implementation_switch.py runs them under WSFAST_FORCE_SCALAR).
+selects these tests (tests/packaging/test_implementation_switch.py runs them under WSFAST_FORCE_SCALAR).
 """
 
 from __future__ import annotations

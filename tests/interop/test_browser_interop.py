@@ -3,7 +3,7 @@
 One Chromium (Debian package ``chromium``) is started for the session, headless, with a
 temporary profile, background networking off and DevTools on an ephemeral port of
 127.0.0.1. Each test starts a wsfast server (asyncio or sync) that also serves
-tests/interop_browser/page.html over plain HTTP from its ``process_request`` hook, the
+tests/interop/browser/page.html over plain HTTP from its ``process_request`` hook, the
 websockets way (``connection.respond()``, headers changed), and opens the page in a new
 tab through the DevTools protocol, itself spoken by a wsfast client (asyncio or sync) to
 Chromium's own WebSocket server.
@@ -58,7 +58,7 @@ from wsfast.sync import server as sync_server
 
 pytestmark = pytest.mark.usefixtures("active_codec", "no_error_logs")
 
-PAGE = (Path(__file__).parent / "interop_browser" / "page.html").read_text(encoding="utf-8")
+PAGE = (Path(__file__).parent / "browser" / "page.html").read_text(encoding="utf-8")
 
 WAIT = 10  # seconds for any single step
 PAGE_TIMEOUT = 30  # seconds for the page's whole run

@@ -1,9 +1,9 @@
 """wsfast against node's ``ws`` (https://github.com/websockets/ws), a real peer in a subprocess.
 
-* wsfast clients (asyncio and sync) against a ``ws`` echo server (tests/interop_node/server.js),
+* wsfast clients (asyncio and sync) against a ``ws`` echo server (tests/interop/node/server.js),
   started once for the module: ``WebSocketServer``s with permessage-deflate, without, and
   with every deflate parameter set.
-* A scripted ``ws`` client (tests/interop_node/client.js) against wsfast servers (asyncio and
+* A scripted ``ws`` client (tests/interop/node/client.js) against wsfast servers (asyncio and
   sync); it prints a JSON report that the test checks, next to what the wsfast server saw.
 
 Both sides speak the same small command protocol on top of echo (``cmd:ping:DATA``,
@@ -17,7 +17,7 @@ window bits 10 and 11) are asked for by either side, in both directions.
 
 ``ws`` is installed with npm into a cache directory outside the repository
 (``$WSFAST_NODE_WS_CACHE``, default ``~/.cache/wsfast-node-ws``) from
-tests/interop_node/package.json, by the session fixture, when it isn't there yet. Without a
+tests/interop/node/package.json, by the session fixture, when it isn't there yet. Without a
 ``node`` binary, or when ``ws`` is missing and can't be installed, the tests skip and say
 why; with ``WSFAST_REQUIRE_PEERS=1`` they fail instead. ``.ci/install-peers`` installs node
 and npm from Debian's packages.
@@ -60,7 +60,7 @@ from wsfast.sync import server as sync_server
 
 pytestmark = pytest.mark.usefixtures("active_codec", "no_error_logs")
 
-NODE_DIR = Path(__file__).parent / "interop_node"
+NODE_DIR = Path(__file__).parent / "node"
 PACKAGE_JSON = NODE_DIR / "package.json"
 SERVER_JS = NODE_DIR / "server.js"
 CLIENT_JS = NODE_DIR / "client.js"

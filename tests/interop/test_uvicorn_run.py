@@ -3,7 +3,7 @@
 The recipe of docs/compatibility.md, as a user runs it from the command line: uvicorn imports
 its WebSocket implementation before the app module, so the install must come first, and
 ``--workers`` children (multiprocessing's spawn) must get it too. The uvicorn venv is the one
-tests/test_uvicorn_suite.py makes (the real websockets 17.4 is installed in it: it must not
+tests/interop/test_uvicorn_suite.py makes (the real websockets 17.4 is installed in it: it must not
 be the one that serves). The clients are websockets 17.4's and a raw socket.
 """
 

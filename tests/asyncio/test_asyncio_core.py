@@ -208,16 +208,16 @@ def test_connection_derives_from_the_core_that_implementation_names():
     assert wsfast.speedups.ASYNCIO_CORE == expected.__name__
 
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).parent.parent
 PURE_CORE_SUITES = [
-    "test_asyncio_connection.py",
-    "test_asyncio_interop.py",
-    "test_asyncio_keepalive.py",
-    "test_asyncio_tls_unix.py",
-    "test_deferred_failure.py",
-    "test_graceful_shutdown.py",
-    "test_parity_asyncio.py",
-    "test_router.py",
+    "asyncio/test_asyncio_connection.py",
+    "interop/test_asyncio_interop.py",
+    "asyncio/test_asyncio_keepalive.py",
+    "asyncio/test_asyncio_tls_unix.py",
+    "robustness/test_deferred_failure.py",
+    "robustness/test_graceful_shutdown.py",
+    "interop/test_parity_asyncio.py",
+    "interop/test_router.py",
 ]
 
 

@@ -1,6 +1,6 @@
-"""A wsfast server in a process of its own, for tests/test_hostile_peers.py.
+"""A wsfast server in a process of its own, for tests/robustness/test_hostile_peers.py.
 
-Run as ``python tests/hostile_server.py asyncio|sync``; set ``WSFAST_NO_EXTENSIONS=1`` in its
+Run as ``python tests/robustness/hostile_server.py asyncio|sync``; set ``WSFAST_NO_EXTENSIONS=1`` in its
 environment for the pure-Python implementation. It binds 127.0.0.1 only, on ephemeral ports,
 prints one JSON line on stdout (``ports``, ``pid``, ``implementation``) once it listens, and
 serves until its stdin reaches EOF (the test's process went away or closed the pipe); then it

@@ -9,7 +9,7 @@ one go:
 * ``wsfast-cython``: ``wsfast.install_as_websockets()`` active, with the Cython extension;
 * ``wsfast-python``: the same with ``WSFAST_NO_EXTENSIONS=1`` (the pure-Python twin).
 
-The activation is a pytest plugin (tests/interop_uvicorn/wsfast_as_websockets.py, loaded with
+The activation is a pytest plugin (tests/interop/uvicorn_suite/wsfast_as_websockets.py, loaded with
 ``-p`` in the controller and every pytest-xdist worker) that calls ``install_as_websockets()``
 before uvicorn's conftest is imported, and records every test's outcome. Each wsfast run must
 pass every test that the baseline passes; a test that doesn't is run once more on its own
@@ -19,7 +19,7 @@ the differences that are by design, with the text their failure must show.
 
 Set-up, by the session fixture: a venv in a cache directory (``$WSFAST_UVICORN_CACHE``,
 default ``$XDG_CACHE_HOME/wsfast-tests/uvicorn-0.54.0`` or ``~/.cache/...``), reused while
-tests/interop_uvicorn/requirements.txt and the Python build are unchanged, holding uvicorn
+tests/interop/uvicorn_suite/requirements.txt and the Python build are unchanged, holding uvicorn
 from its sdist (``pip download --no-binary :all: --no-deps``, the sdist has tests/) with its
 test dependencies, websockets 17.4, and zttp where it has a wheel (else its cases skip). The
 wsfast under test is not installed there: it is the one this test session imports (the
@@ -60,7 +60,7 @@ import wsfast
 pytestmark = pytest.mark.slow
 
 UVICORN_VERSION = "0.54.0"
-HERE = Path(__file__).parent / "interop_uvicorn"
+HERE = Path(__file__).parent / "uvicorn_suite"
 PLUGIN = HERE / "wsfast_as_websockets.py"
 REQUIREMENTS = HERE / "requirements.txt"
 #: An optional HTTP implementation that uvicorn's tests parametrize over; binary wheels only.

@@ -1,5 +1,5 @@
 'use strict';
-// A ws echo server for tests/test_node_interop.py.
+// A ws echo server for tests/interop/test_node_interop.py.
 //
 // Three WebSocketServers on 127.0.0.1, ephemeral ports: "deflate" with permessage-deflate
 // enabled (ws leaves it off on the server side unless asked), "plain" without, and "tuned"

@@ -1,5 +1,5 @@
 'use strict';
-// A scripted ws client for tests/test_node_interop.py.
+// A scripted ws client for tests/interop/test_node_interop.py.
 //
 //   node client.js BASE_URI [--no-deflate | --deflate-options JSON] [--too-big BYTES]
 //

@@ -1,7 +1,7 @@
 """What the hostile-peer and graceful-shutdown tests share.
 
 * :class:`ServerProcess`: a wsfast server (asyncio or threading, Cython or pure Python) running
-  ``tests/hostile_server.py`` in a subprocess, with its RSS, peak RSS and open file descriptors
+  ``tests/robustness/hostile_server.py`` in a subprocess, with its RSS, peak RSS and open file descriptors
   read from ``/proc/<pid>`` and a control connection for what only the server knows
   (``server.connections``, what a handler saw, tracemalloc).
 * Raw peers: blocking sockets with timeouts that speak HTTP and WebSocket by hand
@@ -53,7 +53,7 @@ def proc_status(pid: int, field: str) -> int:
 
 
 class ServerProcess:
-    """``tests/hostile_server.py <kind>`` with ``implementation`` ("cython" or "python")."""
+    """``tests/robustness/hostile_server.py <kind>`` with ``implementation`` ("cython" or "python")."""
 
     def __init__(self, kind: str, implementation: str):
         self.kind = kind

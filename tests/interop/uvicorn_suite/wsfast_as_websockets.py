@@ -1,7 +1,7 @@
 """pytest plugin for a foreign test suite: wsfast installed as websockets, and a JSON record.
 
 Loaded with ``-p wsfast_as_websockets`` from a directory on PYTHONPATH by
-tests/test_uvicorn_suite.py, in uvicorn's own test run (and in every pytest-xdist worker,
+tests/interop/test_uvicorn_suite.py, in uvicorn's own test run (and in every pytest-xdist worker,
 which gets the same ``-p``). Environment:
 
 * ``WSFAST_UVICORN_AS``: ``wsfast`` calls ``wsfast.install_as_websockets()`` when this module

@@ -1,6 +1,6 @@
 """Behaviour of the names wsfast provides for websockets compatibility only.
 
-tests/test_api_parity.py checks that they exist, with websockets' signatures and
+tests/interop/test_api_parity.py checks that they exist, with websockets' signatures and
 deprecation warnings; here they are run, against websockets' own where it is installed.
 """
 
