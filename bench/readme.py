@@ -374,7 +374,7 @@ def headline(results: dict[str, Any], readme: Path = README, page_path: Path = P
         lines += ["", "Also " + "; ".join(extras) + "."]
     lines += [
         "",
-        f"Every table, the targets, the charts and how each figure is measured: "
+        f"Every table, the targets and the charts: "
         f"[{_rel(page_path, ROOT)}]({_rel(page_path, readme.resolve().parent)}).",
     ]
     return "\n".join(lines) + "\n"

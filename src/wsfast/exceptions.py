@@ -1,6 +1,6 @@
 """Exceptions raised by wsfast.
 
-The API is a superset of two contracts that must both hold (see ``shared/spec/exceptions.md``):
+The API is a superset of two contracts that must both hold (see ``docs/compatibility.md``):
 
 * websockets 17.x: the same class names, hierarchy, constructor signatures, attributes and
   ``str()`` wording, so that ``import wsfast as websockets`` needs no other change;

@@ -9,7 +9,7 @@ I/O and keeps no timers: the I/O layer feeds :meth:`~Protocol.receive_data` /
 :meth:`~Protocol.close_expected` says so.
 
 Events, bytes written, close codes and reasons, state transitions and exceptions are those of
-websockets 17.4, with these differences, which the project's spec requires:
+websockets 17.4, with these differences (docs/compatibility.md gives their reasons):
 
 * Frames are read by :class:`wsfast.speedups.FrameReader`, which validates as the bytes arrive
   (header rules, masking direction, fragmentation order, size and fragment limits, and the

@@ -517,8 +517,8 @@ async def _handle_connection(
                 connection.transport.abort()
                 raise
             except InvalidHandshake:
-                # The protocol logged the rejection (one INFO line, see the
-                # handshake-400 spec) and sent the response.
+                # The protocol logged the rejection (one INFO line, see
+                # docs/compatibility.md) and sent the response.
                 connection.transport.abort()
                 return
             except Exception:
