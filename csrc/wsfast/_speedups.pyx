@@ -8,7 +8,7 @@ same results and raise the same exceptions for the same input (the differential 
 Arguments arrive as any bytes-like object. They are read through the buffer protocol with
 PyBUF_SIMPLE rather than typed memoryviews: that accepts any contiguous buffer whatever its
 item format, and costs a fraction of a typed memoryview's acquisition, which dominates
-below a kilobyte (see performance notes). Strided buffers are flattened once, as the twin does.
+below a kilobyte (see docs/architecture.md). Strided buffers are flattened once, as the twin does.
 """
 
 cimport cython
@@ -103,7 +103,7 @@ def apply_mask(data, mask):
     cdef Py_ssize_t size
     if type(data) is bytes and _is_exact_key(mask) and PyBytes_GET_SIZE(data) < NOGIL_THRESHOLD:
         # The common case without buffer acquisition: below a kilobyte that is most of the
-        # cost of a call (see performance notes).
+        # cost of a call (see docs/architecture.md).
         size = PyBytes_GET_SIZE(data)
         result = PyBytes_FromStringAndSize(NULL, size)
         wsfast_mask(<const unsigned char *>PyBytes_AS_STRING(data),
@@ -539,8 +539,8 @@ cdef Py_ssize_t RECV_MIN_FREE = 16 * 1024
 # A frame of at least DIRECT_MIN bytes whose payload is still arriving is received straight into
 # its final bytes object (get_buffer() exports the part still missing): large messages are then
 # never copied after the kernel writes them, and never pay the page faults of a second large
-# allocation (performance notes). Above DIRECT_MAX the payload grows with what arrives instead,
-# so that a header announcing a huge length cannot reserve memory before its data comes.
+# allocation (see docs/architecture.md). Above DIRECT_MAX the payload grows with what arrives
+# instead, so that a header announcing a huge length cannot reserve memory before its data comes.
 cdef Py_ssize_t DIRECT_MIN = 32 * 1024
 cdef Py_ssize_t DIRECT_MAX = 64 * 1024 * 1024
 # Masked text in a borrowed bytes object is unmasked on the stack up to this size (messages
