@@ -4,7 +4,19 @@ The ``codec`` fixture yields the Cython extension (id ``cython``) and its pure-P
 ``python``), like multidict's fixture that runs each test on the C and the Python
 implementation. The Cython variant is skipped only when the extension cannot be imported at
 all; the import is done directly, so ``WSFAST_NO_EXTENSIONS`` (which only steers
-``wsfast.speedups``) does not hide it from the tests.
+``wsfast.speedups``) does not hide it from the tests. Tests that need both at once take
+``codec_pair`` (lockstep comparisons) or ``codecs`` (whatever imports); a test of what only
+the extension has takes ``cython_codec``. The codec tests get their implementations from
+these fixtures only.
+
+Layout: one folder per layer (codec/, sansio/, asyncio/, sync/, interop/, robustness/,
+tools/, compliance/, fuzz/, packaging/). The helpers several folders share (asyncio_support,
+sync_support, websockets_support, wire) sit here, beside this file: pytest's default import
+mode puts this directory on sys.path when it loads this conftest, before any test module, so
+they import by their plain names from any folder (``from wire import raw_frame``). A helper
+of one folder sits in it (hostile_support, utf8_vectors, api_parity_allowlist), importable
+the same way since each test module's own directory is put on sys.path too. Folders without
+``__init__.py`` import their modules by basename: test module names must stay unique.
 
 Hypothesis profiles: ``ci`` (default) runs 200 examples per property without deadlines and
 without the example database (nothing is written into the source tree); ``dev`` runs 50 and
@@ -76,6 +88,28 @@ def codec(request):
             pytest.skip(CYTHON_SKIP_REASON)
         return CYTHON
     return PYTHON
+
+
+@pytest.fixture(scope="session")
+def cython_codec():
+    """wsfast._speedups alone, for a test of what only the extension has (skipped without it)."""
+    if CYTHON is None:
+        pytest.skip(CYTHON_SKIP_REASON)
+    return CYTHON
+
+
+@pytest.fixture(scope="session")
+def codec_pair(cython_codec):
+    """``(wsfast._speedups, wsfast._speedups_py)``, for tests that run both in lockstep and
+    compare them (skipped without the extension)."""
+    return cython_codec, PYTHON
+
+
+@pytest.fixture(scope="session")
+def codecs():
+    """Every codec that imports: both, or the twin alone without the extension; for tests
+    that hold each to a reference and compare them when there are two."""
+    return (PYTHON,) if CYTHON is None else (CYTHON, PYTHON)
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ import threading
 import time
 import traceback
 
+from wire import raw_frame
+
 TIMEOUT = 10
 SHUTDOWN_TIMEOUT = 10
 
@@ -187,20 +189,8 @@ def serving_asyncio(serve, handler, **kwargs):
 
 
 def build_frame(opcode, payload=b"", *, fin=True, mask=False, rsv1=False):
-    header = bytes([(0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode])
-    length = len(payload)
-    mask_bit = 0x80 if mask else 0
-    if length < 126:
-        header += bytes([mask_bit | length])
-    elif length < 65536:
-        header += bytes([mask_bit | 126]) + struct.pack("!H", length)
-    else:
-        header += bytes([mask_bit | 127]) + struct.pack("!Q", length)
-    if mask:
-        key = os.urandom(4)
-        payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-        header += key
-    return header + payload
+    """A frame built by hand (tests/wire.py); ``mask``: with a random key, as clients send."""
+    return raw_frame(opcode, payload, fin=fin, rsv1=rsv1, mask=os.urandom(4) if mask else None)
 
 
 def close_payload(code, reason=""):

@@ -19,6 +19,7 @@ import time
 
 import pytest
 from asyncio_support import run
+from wire import raw_frame
 
 from wsfast.asyncio.client import connect
 from wsfast.asyncio.server import serve
@@ -37,20 +38,8 @@ PING, PONG, CLOSE, TEXT, BINARY = 0x9, 0xA, 0x8, 0x1, 0x2
 
 
 def build_frame(opcode, payload=b"", *, fin=True, mask=False):
-    header = bytes([(0x80 if fin else 0) | opcode])
-    length = len(payload)
-    mask_bit = 0x80 if mask else 0
-    if length < 126:
-        header += bytes([mask_bit | length])
-    elif length < 65536:
-        header += bytes([mask_bit | 126]) + struct.pack("!H", length)
-    else:
-        header += bytes([mask_bit | 127]) + struct.pack("!Q", length)
-    if mask:
-        key = os.urandom(4)
-        payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-        header += key
-    return header + payload
+    """A frame built by hand (tests/wire.py); ``mask``: with a random key, as clients send."""
+    return raw_frame(opcode, payload, fin=fin, mask=os.urandom(4) if mask else None)
 
 
 def close_payload(code, reason=""):

@@ -15,8 +15,8 @@ import random
 import sys
 
 import pytest
+from wire import raw_frame
 
-import wsfast._speedups_py as python_codec
 from wsfast.frames import Opcode
 
 KEY = b"\x37\xfa\x21\x3d"
@@ -26,7 +26,7 @@ TEXT_SIZES = [0, 1, 125, 1023, 1024, 1025, 5000, 40_000]
 
 
 def frame(opcode, payload, fin=True, mask=KEY):
-    return python_codec.serialize_frame(opcode, payload, fin, False, False, False, mask)
+    return raw_frame(opcode, payload, fin=fin, mask=mask)
 
 
 def text_of(size, seed):

@@ -7,20 +7,15 @@ import os
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wire import raw_frame
 
-import wsfast._speedups_py as python_codec
 from wsfast.exceptions import InvalidUTF8, PayloadTooBig, ProtocolError, TooManyFragments
-
-try:
-    import wsfast._speedups as cython_codec
-except ImportError:  # pragma: no cover - reported by the codec fixture's skip
-    cython_codec = None
 
 KEY = b"\x37\xfa\x21\x3d"
 
 
 def frame(opcode, payload, fin=True, rsv1=False, mask=KEY):
-    return python_codec.serialize_frame(opcode, payload, fin, rsv1, False, False, mask)
+    return raw_frame(opcode, payload, fin=fin, rsv1=rsv1, mask=mask)
 
 
 def run(reader_class, stream, splits, **options):
@@ -172,7 +167,6 @@ frames_strategy = st.lists(
 )
 
 
-@pytest.mark.skipif(cython_codec is None, reason="the Cython extension is not built")
 @settings(max_examples=300, deadline=None)
 @given(
     frames=frames_strategy,
@@ -182,15 +176,16 @@ frames_strategy = st.lists(
                        st.tuples(st.none() | st.integers(0, 400), st.none() | st.integers(0, 200))),
     max_fragments=st.none() | st.integers(1, 4),
 )
-def test_implementations_agree(frames, splits, server_side, max_size, max_fragments):
+def test_implementations_agree(codec_pair, frames, splits, server_side, max_size, max_fragments):
     stream = b"".join(
         frame(opcode, payload, fin, rsv1, KEY if masked else None)
         for opcode, payload, fin, rsv1, masked in frames
     )
     options = {"mask": server_side, "max_size": max_size, "max_fragments": max_fragments}
     splits = [cut for cut in splits if cut < len(stream)]
-    assert run(cython_codec.FrameReader, stream, splits, **options) == run(
-        python_codec.FrameReader, stream, splits, **options
+    cython, python = codec_pair
+    assert run(cython.FrameReader, stream, splits, **options) == run(
+        python.FrameReader, stream, splits, **options
     )
 
 
@@ -201,7 +196,6 @@ def deflate_pair():
     return PerMessageDeflate(False, False, 15, 15), PerMessageDeflate(False, False, 15, 15)
 
 
-@pytest.mark.skipif(cython_codec is None, reason="the Cython extension is not built")
 @settings(max_examples=150, deadline=None)
 @given(
     messages=st.lists(
@@ -217,7 +211,7 @@ def deflate_pair():
     splits=st.lists(st.integers(min_value=0, max_value=3000), max_size=10),
     max_size=st.none() | st.integers(0, 3000),
 )
-def test_implementations_agree_on_compressed_messages(messages, splits, max_size):
+def test_implementations_agree_on_compressed_messages(codec_pair, messages, splits, max_size):
     from wsfast.frames import Frame, Opcode
 
     sender, _ = deflate_pair()
@@ -233,7 +227,7 @@ def test_implementations_agree_on_compressed_messages(messages, splits, max_size
     results = [
         run(codec.FrameReader, stream, splits, mask=True, max_size=max_size,
             extensions=[deflate_pair()[1]])
-        for codec in (cython_codec, python_codec)
+        for codec in codec_pair
     ]
     assert results[0] == results[1]
     if max_size is None and all(opcode == 2 or payload.decode("utf-8", "ignore").encode() == payload

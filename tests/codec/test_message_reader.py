@@ -19,8 +19,8 @@ import threading
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from wire import raw_frame
 
-import wsfast._speedups_py as python_codec
 from wsfast.exceptions import (
     InvalidUTF8,
     PayloadTooBig,
@@ -30,17 +30,12 @@ from wsfast.exceptions import (
 from wsfast.extensions.permessage_deflate import PerMessageDeflate
 from wsfast.frames import Frame, Opcode
 
-try:
-    import wsfast._speedups as cython_codec
-except ImportError:  # pragma: no cover - reported by the reader_class fixture's skip
-    cython_codec = None
-
 KEY = b"\x37\xfa\x21\x3d"
 EOF = None  # in a list of chunks: feed_eof() instead of bytes
 
 
 def frame(opcode, payload, fin=True, rsv1=False, mask=KEY):
-    return python_codec.serialize_frame(opcode, payload, fin, rsv1, False, False, mask)
+    return raw_frame(opcode, payload, fin=fin, rsv1=rsv1, mask=mask)
 
 
 # Writing and reading -------------------------------------------------------------------------
@@ -748,9 +743,9 @@ def sent_items(frames):
     return items
 
 
-def check_against_reference(stream, chunks, modes, options, extensions=None):
-    """read_messages() of each implementation equals the read_frame() reference; returns it."""
-    codecs = [python_codec] if cython_codec is None else [cython_codec, python_codec]
+def check_against_reference(codecs, stream, chunks, modes, options, extensions=None):
+    """read_messages() of each implementation (``codecs``: the conftest fixture) equals the
+    read_frame() reference; returns it."""
     outcomes = []
     for codec in codecs:
         def make(codec=codec):
@@ -765,17 +760,19 @@ def check_against_reference(stream, chunks, modes, options, extensions=None):
 
 
 @given(data=st.data(), stream=valid_streams(), options=limits)
-def test_random_streams_match_read_frame(data, stream, options):
+def test_random_streams_match_read_frame(codecs, data, stream, options):
     stream, server_side = stream
     chunks, modes = data.draw(chunking(stream))
-    check_against_reference(stream, chunks, modes, {"mask": server_side, **options})
+    check_against_reference(codecs, stream, chunks, modes, {"mask": server_side, **options})
 
 
 @given(data=st.data(), frames=messages(), server_side=st.booleans())
-def test_random_streams_without_limits_give_back_the_frames_sent(data, frames, server_side):
+def test_random_streams_without_limits_give_back_the_frames_sent(
+    codecs, data, frames, server_side
+):
     stream = serialize(data.draw, frames, server_side)
     chunks, modes = data.draw(chunking(stream))
-    results = check_against_reference(stream, chunks, modes,
+    results = check_against_reference(codecs, stream, chunks, modes,
                                       {"mask": server_side, "max_size": None})
     assert flat(results) == sent_items(frames)
 
@@ -788,7 +785,7 @@ def test_random_streams_without_limits_give_back_the_frames_sent(data, frames, s
     truncate=st.none() | st.integers(0, 2**20),
     options=limits,
 )
-def test_corrupted_streams(data, stream, flips, truncate, options):
+def test_corrupted_streams(codecs, data, stream, flips, truncate, options):
     stream, server_side = stream
     if not stream:
         stream = frame(1, b"hello", mask=KEY if server_side else None)
@@ -799,7 +796,7 @@ def test_corrupted_streams(data, stream, flips, truncate, options):
         del corrupted[truncate % len(corrupted) :]
     stream = bytes(corrupted)
     chunks, modes = data.draw(chunking(stream))
-    check_against_reference(stream, chunks, modes, {"mask": server_side, **options})
+    check_against_reference(codecs, stream, chunks, modes, {"mask": server_side, **options})
 
 
 # 7. permessage-deflate -------------------------------------------------------------------------
@@ -898,14 +895,15 @@ def test_corrupt_compressed_data(reader_class):
     server_side=st.booleans(),
     max_size=st.none() | st.integers(0, 6000),
 )
-def test_random_compressed_streams_match_read_frame(data, frames, server_side, max_size):
+def test_random_compressed_streams_match_read_frame(codecs, data, frames, server_side, max_size):
     compress = data.draw(st.lists(st.booleans(), min_size=len(frames), max_size=len(frames)))
     sent = compressed(frames, compress=compress)
     stream = serialize(data.draw, [(o, p, f) for o, p, f, _ in sent], server_side,
                        [r for *_, r in sent])
     chunks, modes = data.draw(chunking(stream))
     results = check_against_reference(
-        stream, chunks, modes, {"mask": server_side, "max_size": max_size}, extensions=deflate
+        codecs, stream, chunks, modes, {"mask": server_side, "max_size": max_size},
+        extensions=deflate,
     )
     if max_size is None:
         # Nothing to reject: the messages and frames sent come back inflated.

@@ -27,6 +27,7 @@ import threading
 import time
 
 import pytest
+from wire import client_frame, raw_frame
 
 from wsfast.asyncio.client import connect
 from wsfast.asyncio.server import serve
@@ -47,20 +48,6 @@ def run(coro, timeout=15):
         return await asyncio.wait_for(coro, timeout)
 
     return asyncio.run(bounded())
-
-
-def frame(opcode, payload=b"", *, fin=True, rsv=0, mask=None):
-    """One frame (payload < 126 bytes), masked when mask is given."""
-    assert len(payload) < 126
-    head = bytes([(0x80 if fin else 0) | (rsv << 4) | opcode])
-    if mask is None:
-        return head + bytes([len(payload)]) + payload
-    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return head + bytes([0x80 | len(payload)]) + mask + masked
-
-
-def client_frame(opcode, payload=b"", **kwargs):
-    return frame(opcode, payload, mask=os.urandom(4), **kwargs)
 
 
 def parse_frames(data):
@@ -167,7 +154,7 @@ def close_code(received):
 SERVER_CASES = {
     # 3.2: a text message, the same with RSV = 2, a ping: echo, then 1002.
     "3.2-rsv-after-message": (
-        client_frame(1, HELLO) + client_frame(1, HELLO, rsv=2) + client_frame(9),
+        client_frame(1, HELLO) + client_frame(1, HELLO, rsv2=True) + client_frame(9),
         [(1, HELLO)],
         1002,
     ),
@@ -257,7 +244,7 @@ async def client_exchange(frames, with_handshake):
         return await outcome
 
 
-CLIENT_FRAMES = frame(1, HELLO) + frame(1, HELLO, rsv=2) + frame(9)  # case 3.2 as a client
+CLIENT_FRAMES = raw_frame(1, HELLO) + raw_frame(1, HELLO, rsv2=True) + raw_frame(9)  # case 3.2, client
 WITH_HANDSHAKE = pytest.mark.parametrize(
     "with_handshake", [False, True], ids=["after-handshake", "with-handshake"]
 )

@@ -29,6 +29,8 @@ import time
 import zlib
 from pathlib import Path
 
+from wire import raw_frame
+
 from wsfast.sync.client import connect as ws_connect
 
 TESTS = Path(__file__).resolve().parent
@@ -212,15 +214,6 @@ class ServerProcess:
 # Frames and handshakes by hand -----------------------------------------------------------
 
 
-def mask_bytes(data: bytes, key: bytes) -> bytes:
-    """XOR ``data`` with the 4-byte ``key`` repeated (RFC 6455 §5.3), fast for large data."""
-    if not data:
-        return b""
-    n = len(data)
-    stream = (key * (n // 4 + 1))[:n]
-    return (int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")).to_bytes(n, "big")
-
-
 def frame(
     opcode: int,
     payload: bytes = b"",
@@ -230,22 +223,11 @@ def frame(
     mask: bool = True,
     length: int | None = None,
 ) -> bytes:
-    """A frame as a client sends it; ``length`` overrides the length in the header (the
-    payload then is whatever is given, possibly less)."""
-    if length is None:
-        length = len(payload)
-    first = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
-    mask_bit = 0x80 if mask else 0
-    if length < 126:
-        header = bytes([first, mask_bit | length])
-    elif length < 65536:
-        header = bytes([first, mask_bit | 126]) + struct.pack("!H", length)
-    else:
-        header = bytes([first, mask_bit | 127]) + struct.pack("!Q", length)
-    if mask:
-        key = os.urandom(4)
-        return header + key + mask_bytes(payload, key)
-    return header + payload
+    """A frame as a client sends it (tests/wire.py), with a random key unless ``mask`` is
+    false; ``length`` overrides the length in the header (the payload then is whatever is
+    given, possibly less)."""
+    key = os.urandom(4) if mask else None
+    return raw_frame(opcode, payload, fin=fin, rsv1=rsv1, mask=key, length=length)
 
 
 def close_frame(code: int | None = None, reason: bytes = b"") -> bytes:

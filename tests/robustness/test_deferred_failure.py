@@ -18,6 +18,7 @@ import threading
 import time
 
 import pytest
+from wire import client_frame
 
 from wsfast.asyncio.server import serve
 from wsfast.exceptions import ConnectionClosedError
@@ -28,14 +29,8 @@ pytestmark = pytest.mark.usefixtures("active_codec")
 HELLO = b"Hello"
 TIMEOUT = 10
 
-
-def client_frame(opcode: int, payload: bytes = b"", *, rsv: int = 0) -> bytes:
-    mask = os.urandom(4)
-    masked = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
-    return bytes([0x80 | rsv << 4 | opcode, 0x80 | len(payload)]) + mask + masked
-
-
-MESSAGE_THEN_ERROR = client_frame(1, HELLO) + client_frame(1, HELLO, rsv=2)
+# A text message, then a text frame with RSV2 set (no extension negotiated), as a client sends.
+MESSAGE_THEN_ERROR = client_frame(1, HELLO) + client_frame(1, HELLO, rsv2=True)
 
 
 async def open_raw(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

@@ -100,6 +100,7 @@ from hostile_support import (
     reset,
     zeros_bomb,
 )
+from wire import raw_frame
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="reads the server's memory from /proc"
@@ -966,11 +967,7 @@ ZERO_KEY = b"\x00" * 4
 def masked_with_zero_key(opcode, payload, *, fin=True, rsv1=False):
     """A client frame masked with the key 0 (the payload unchanged), so that a batch can be
     built once and sent many times; the server can't tell the key from a random one."""
-    plain = frame(opcode, payload, fin=fin, rsv1=rsv1, mask=False)
-    second = plain[1]
-    length_bytes = {126: 2, 127: 8}.get(second & 0x7F, 0)
-    header_end = 2 + length_bytes
-    return bytes([plain[0], second | 0x80]) + plain[2:header_end] + ZERO_KEY + plain[header_end:]
+    return raw_frame(opcode, payload, fin=fin, rsv1=rsv1, mask=ZERO_KEY)
 
 
 def echo_batches(sock, batch, echo_size, batches, deadline):

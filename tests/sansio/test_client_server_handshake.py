@@ -27,6 +27,7 @@ from websockets_support import (
     needs_websockets,
     websockets_module,
 )
+from wire import raw_frame
 
 from wsfast.client import ClientProtocol
 from wsfast.exceptions import (
@@ -116,15 +117,8 @@ def response_bytes(
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-def masked_frame(opcode: int, payload: bytes) -> bytes:
-    key = b"\x01\x02\x03\x04"
-    return bytes((0x80 | opcode, 0x80 | len(payload))) + key + bytes(
-        byte ^ key[index % 4] for index, byte in enumerate(payload)
-    )
-
-
-def unmasked_frame(opcode: int, payload: bytes) -> bytes:
-    return bytes((0x80 | opcode, len(payload))) + payload
+# The mask key of the frames a test client sends by hand (tests/wire.py builds them).
+MASK = b"\x01\x02\x03\x04"
 
 
 def without_date(data: bytes) -> bytes:
@@ -341,7 +335,7 @@ def test_client_eof_during_response():
 
 @needs_websockets
 def test_client_eof_at_every_byte_of_the_response():
-    data = response_bytes() + unmasked_frame(0x1, b"hi")
+    data = response_bytes() + raw_frame(0x1, b"hi")
     for cut in range(len(data) + 1):
         ours, theirs = our_client(), their_client()
         for client in (ours, theirs):
@@ -363,7 +357,7 @@ def test_client_status_line_too_long_is_kept():
 
 
 def test_client_parses_frames_right_behind_the_response():
-    data = response_bytes() + unmasked_frame(0x1, b"hello") + unmasked_frame(0x9, b"ping")
+    data = response_bytes() + raw_frame(0x1, b"hello") + raw_frame(0x9, b"ping")
     clients = and_reference(our_client(), their_client)
     results = [feed_client(client, data) for client in clients]
     assert clients[0].state is OPEN
@@ -375,7 +369,7 @@ def test_client_parses_frames_right_behind_the_response():
 
 def test_client_frames_split_across_the_response():
     client = our_client()
-    data = response_bytes() + unmasked_frame(0x2, b"\x00" * 50)
+    data = response_bytes() + raw_frame(0x2, b"\x00" * 50)
     for index in range(len(data)):
         client.receive_data(data[index : index + 1])
     events = client.events_received()
@@ -441,7 +435,8 @@ def test_server_reject_builds_websockets_response():
 def test_server_processes_frames_sent_behind_the_request():
     server = ServerProtocol()
     [request] = feed_server(
-        server, request_bytes() + masked_frame(0x1, b"early") + masked_frame(0x9, b"p")
+        server,
+        request_bytes() + raw_frame(0x1, b"early", mask=MASK) + raw_frame(0x9, b"p", mask=MASK),
     )
     assert isinstance(request, Request)
     assert server.events_received() == []
@@ -465,7 +460,7 @@ def test_server_eof_before_request_matches_websockets():
 
 @needs_websockets
 def test_server_eof_at_every_byte_of_the_request():
-    data = request_bytes() + masked_frame(0x1, b"hi")
+    data = request_bytes() + raw_frame(0x1, b"hi", mask=MASK)
     for cut in range(len(data) + 1):
         ours, theirs = ServerProtocol(), ws_server.ServerProtocol()
         for server in (ours, theirs):

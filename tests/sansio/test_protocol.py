@@ -21,6 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets_support import HAVE_WEBSOCKETS, needs_websockets, websockets_module
+from wire import mask_bytes
+from wire import raw_frame as wire_frame
 
 import wsfast.frames
 import wsfast.protocol as protocol
@@ -59,40 +61,10 @@ pytestmark = pytest.mark.usefixtures("active_codec")
 KEY = b"\x9a\x3c\x51\xe7"
 
 
-def xor(data: bytes, key: bytes) -> bytes:
-    if not data:
-        return b""
-    repeated = (key * (len(data) // 4 + 1))[: len(data)]
-    return (int.from_bytes(data, "big") ^ int.from_bytes(repeated, "big")).to_bytes(
-        len(data), "big"
-    )
-
-
-def raw_frame(
-    opcode: int,
-    payload: bytes = b"",
-    *,
-    fin: bool = True,
-    rsv1: bool = False,
-    rsv2: bool = False,
-    rsv3: bool = False,
-    masked: bool = True,
-    length: int | None = None,
-) -> bytes:
-    """A frame's bytes, built by hand (RFC 6455 §5.2); ``length`` overrides the header."""
-    first = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | (0x20 if rsv2 else 0)
-    first |= (0x10 if rsv3 else 0) | opcode
-    size = len(payload) if length is None else length
-    mask_bit = 0x80 if masked else 0
-    if size < 126:
-        header = bytes((first, mask_bit | size))
-    elif size < 2**16:
-        header = bytes((first, mask_bit | 126)) + size.to_bytes(2, "big")
-    else:
-        header = bytes((first, mask_bit | 127)) + size.to_bytes(8, "big")
-    if masked:
-        return header + KEY + xor(payload, KEY)
-    return header + payload
+def raw_frame(opcode: int, payload: bytes = b"", *, masked: bool = True, **options) -> bytes:
+    """A frame's bytes, built by hand (tests/wire.py), masked with KEY unless ``masked`` is
+    false; ``options``: wire.raw_frame's flags and ``length`` (which overrides the header)."""
+    return wire_frame(opcode, payload, mask=KEY if masked else None, **options)
 
 
 def parse_writes(writes: list[bytes], *, masked: bool) -> list:
@@ -121,7 +93,7 @@ def parse_writes(writes: list[bytes], *, masked: bool) -> list:
             payload = chunk[position : position + size]
             position += size
             if key is not None:
-                payload = xor(payload, key)
+                payload = mask_bytes(payload, key)
             parsed.append(
                 (bool(first & 0x80), bool(first & 0x40), bool(first & 0x20),
                  bool(first & 0x10), first & 0x0F, payload)
