@@ -107,6 +107,7 @@ if MODE != "no":
                 "csrc/wsfast/mask.h",
                 "csrc/wsfast/utf8.h",
                 "csrc/wsfast/cpu.h",
+                "csrc/wsfast/frame_slots.h",
             ],
             extra_compile_args=compile_args(),
             extra_link_args=link_args(),

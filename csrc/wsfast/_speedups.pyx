@@ -76,6 +76,9 @@ cdef int _get_buffer(object data, Py_buffer *view, str what) except -1:
     return 0
 
 
+# Masking (RFC 6455 §5.3) ---------------------------------------------------------------------
+
+
 cdef int _get_mask_key(object mask, unsigned char *key) except -1:
     cdef Py_buffer view
     _get_buffer(mask, &view, "mask")
@@ -165,6 +168,9 @@ def apply_mask_inplace(buffer, mask):
             wsfast_mask(buf, buf, length, key, 0)
     finally:
         PyBuffer_Release(&view)
+
+
+# Incremental UTF-8 validation ----------------------------------------------------------------
 
 
 cdef object _utf8_error(object fragment, Py_ssize_t start, Py_ssize_t end, str reason,
@@ -285,6 +291,9 @@ def validate_utf8(data):
         finally:
             PyBuffer_Release(&view)
     validator._finish()
+
+
+# Frame header (RFC 6455 §5.2) ----------------------------------------------------------------
 
 
 cdef inline Py_ssize_t _extended_length_size(unsigned char second) noexcept nogil:
@@ -412,7 +421,7 @@ def serialize_frame(opcode, payload, fin=True, rsv1=False, rsv2=False, rsv3=Fals
         PyBuffer_Release(&view)
 
 
-# Send path (RFC 6455 §5.2, §5.3, RFC 7692 §7.2.1) ------------------------------------------
+# Send path (RFC 6455 §5.2, §5.3, RFC 7692 §7.2.1) --------------------------------------------
 
 # Masking keys must be unpredictable (RFC 6455 §5.3), so they come from os.urandom; asking it
 # for 4 bytes per frame costs ~0.6 µs, cutting them from a pooled block a few nanoseconds.
@@ -521,7 +530,7 @@ cdef class FrameWriter:
             PyBuffer_Release(&view)
 
 
-# Receive path (RFC 6455 §5, RFC 7692 §6) ----------------------------------------------------
+# Receive path (RFC 6455 §5, RFC 7692 §6) -----------------------------------------------------
 
 
 # "No limit" for the size fields below.
@@ -677,51 +686,7 @@ _PassthroughExtensions = (PerMessageDeflate,)
 _DEFLATE_TAIL = b"\x00\x00\xff\xff"
 
 
-cdef extern from *:
-    """
-    #include <structmember.h>
-
-    /* object.__new__(cls): an instance without running cls.__init__. */
-    static PyObject *wsfast_bare_instance(PyObject *cls)
-    {
-        PyObject *no_args = PyTuple_New(0), *instance;
-        if (no_args == NULL) return NULL;
-        instance = ((PyTypeObject *)cls)->tp_new((PyTypeObject *)cls, no_args, NULL);
-        Py_DECREF(no_args);
-        return instance;
-    }
-
-    /* Where a __slots__ attribute lives in its instances, or -1 if descr is not a writable
-     * object slot (then attributes go through setattr). */
-    static Py_ssize_t wsfast_slot_offset(PyObject *descr)
-    {
-        PyMemberDef *member;
-        if (Py_TYPE(descr) != &PyMemberDescr_Type) return -1;
-        member = ((PyMemberDescrObject *)descr)->d_member;
-        if (member->type != T_OBJECT_EX || (member->flags & READONLY)) return -1;
-        return member->offset;
-    }
-
-    /* What object.__new__(cls) does once it has checked its arguments: for a class that
-     * doesn't override __new__ (checked when binding), the allocation is all there is. */
-    static PyObject *wsfast_alloc_instance(PyObject *cls)
-    {
-        return ((PyTypeObject *)cls)->tp_alloc((PyTypeObject *)cls, 0);
-    }
-
-    /* Whether instances of cls are made by object.__new__ itself. */
-    static int wsfast_uses_object_new(PyObject *cls)
-    {
-        return ((PyTypeObject *)cls)->tp_new == PyBaseObject_Type.tp_new;
-    }
-
-    /* A fresh instance's slot, empty until now: no reference to drop. */
-    static void wsfast_fill_slot(PyObject *instance, Py_ssize_t offset, PyObject *value)
-    {
-        Py_INCREF(value);
-        *(PyObject **)((char *)instance + offset) = value;
-    }
-    """
+cdef extern from "frame_slots.h":
     object wsfast_bare_instance(object cls)
     object wsfast_alloc_instance(object cls)
     bint wsfast_uses_object_new(object cls)
@@ -792,7 +757,7 @@ cdef inline bint _is_valid_opcode(int opcode) noexcept nogil:
 
 
 cdef long long _limit(object value, str name) except? -2:
-    # The same rules as the pure twin's _checked_limit(): an integer (not a float: no silent
+    # The same rules as the pure twin's _limit(): an integer (not a float: no silent
     # truncation), never negative (a negative limit would mean "no limit" here and "nothing
     # fits" there), and one no length can reach means no limit.
     if value is None:
@@ -837,7 +802,7 @@ cdef class FrameReader:
     cdef object _deflate
     # Its settings, fixed at negotiation: read once rather than per message.
     cdef bint _inflate_fresh
-    cdef object _new_decoder, _decoder_wbits, _inflate_error
+    cdef object _new_decoder, _inflate_error
     # Received bytes not consumed yet are _buf[_start:_end]; _buf is NULL while drained.
     cdef unsigned char *_buf
     cdef Py_ssize_t _start, _end, _capacity
@@ -899,9 +864,7 @@ cdef class FrameReader:
         self._deflate = self._extensions[0] if self._passthrough and len(self._extensions) == 1 else None
         if self._deflate is not None:
             self._inflate_fresh = self._deflate.remote_no_context_takeover
-            self._new_decoder = self._deflate.backend.module.decompressobj
-            # Negative: raw DEFLATE, no zlib wrapper (RFC 7692 §7.2.1).
-            self._decoder_wbits = -self._deflate.remote_max_window_bits
+            self._new_decoder = self._deflate.new_decoder
             self._inflate_error = self._deflate.backend.error
         self._eof = False
         self._error = None
@@ -1293,10 +1256,10 @@ cdef class FrameReader:
     cdef bytes _inflate_whole_message(self, bytes payload, Py_ssize_t length):
         """A compressed message in one frame, inflated within its budget (RFC 7692 §6.2).
 
-        This is PerMessageDeflate.decompress(payload, first=True, fin=True, budget) without
-        the Python call and with the tail appended while unmasking: the extension here is
-        exactly that class (``_passthrough``), so its state is known. The twin calls the
-        method; the differential tests hold the two to the same results and errors.
+        PerMessageDeflate.decompress(payload, first=True, fin=True, budget) through the
+        extension's fast-path interface, step for step as the twin does it, without the
+        Python call and with the tail appended while unmasking. The differential tests hold
+        the two readers to decompress()'s results and errors.
         """
         cdef bint has_tail = payload is None
         cdef object limit
@@ -1306,16 +1269,12 @@ cdef class FrameReader:
         budget = self._message_budget(self._opcode)
         # ext.decode_cont_data is False already: only a fragmented compressed message sets
         # it, and its last frame, which the reader required before this one, clears it.
-        # RFC 7692 §7.1.1: without context takeover each message starts from an empty window
-        # (and ext.decoder stays None: the previous message's last frame dropped it); after a
-        # final block (§7.2.3.4) the next message is a new DEFLATE stream.
+        # Without context takeover, what message_decoder() would return, without its Python
+        # call: a new decoder per message (RFC 7692 §7.1.1).
         if self._inflate_fresh:
-            decoder = self._new_decoder(self._decoder_wbits)
+            decoder = self._new_decoder()
         else:
-            decoder = ext.decoder
-            if decoder is None or decoder.eof:
-                decoder = self._new_decoder(self._decoder_wbits)
-                ext.decoder = decoder
+            decoder = ext.message_decoder()
         try:
             if budget is None:
                 data = decoder.decompress(payload)

@@ -8,6 +8,13 @@ It is written for clarity first and for CPython speed second: masking XORs two b
 and UTF-8 validation leans on CPython's strict UTF-8 codec, which already rejects overlongs,
 surrogates and code points above U+10FFFF (RFC 3629 §3); only the exact error offset is
 computed here by a small state machine.
+
+The two files read side by side: the same sections in the same order (masking, UTF-8,
+frame header, send path, receive path; in FrameReader, bytes in then frames and messages
+out), the same names for the same steps, and the same "no limit" value (``UNLIMITED``). What
+only the extension has is its receive buffer's C memory management (``_reserve``,
+``_own_buffer``, ``_release_buffer``, the direct receive into a payload object), which a
+bytearray does here.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ _MAX_PAYLOAD_LENGTH = 0x7FFF_FFFF_FFFF_FFFF
 _OPCODES: dict[int, Opcode] = {int(opcode): opcode for opcode in Opcode}
 # Extensions whose effect the reader and writer apply themselves, without Frame objects.
 _PASSTHROUGH_EXTENSIONS: tuple[type, ...] = (PerMessageDeflate,)
+# RFC 7692 §7.2.2: the tail that senders strip from each compressed message.
+_DEFLATE_TAIL = b"\x00\x00\xff\xff"
 
 
 def _contiguous_bytes(data: object, what: str) -> memoryview:
@@ -49,6 +58,9 @@ def _contiguous_bytes(data: object, what: str) -> memoryview:
         # A strided view carries the bytes it selects; masking applies to those, in order.
         view = memoryview(view.tobytes())
     return view.cast("B") if view.format != "B" or view.ndim != 1 else view
+
+
+# Masking (RFC 6455 §5.3) ---------------------------------------------------------------------
 
 
 def _mask_key(mask: object) -> bytes:
@@ -108,7 +120,7 @@ def apply_mask_inplace(buffer: object, mask: object) -> None:
     flat[:] = _xor_with_key(flat, key)
 
 
-# Incremental UTF-8 validation -------------------------------------------------------------
+# Incremental UTF-8 validation ----------------------------------------------------------------
 #
 # The validator reports the offset of the *first invalid byte*: the length of the longest
 # prefix of the message that is still a prefix of some valid UTF-8 text. That is the earliest
@@ -289,7 +301,7 @@ def validate_utf8(data: object) -> None:
     validator.finish()
 
 
-# Frame header (RFC 6455 §5.2) ---------------------------------------------------------------
+# Frame header (RFC 6455 §5.2) ----------------------------------------------------------------
 
 
 def parse_frame_header(data: object, offset: int = 0) -> tuple[Any, ...] | None:
@@ -382,7 +394,8 @@ def serialize_frame(
     return header + key + _xor_with_key(view, key)
 
 
-# Receive path (RFC 6455 §5, RFC 7692 §6) ----------------------------------------------------
+# Send path (RFC 6455 §5.2, §5.3, RFC 7692 §7.2.1) --------------------------------------------
+
 
 class FrameWriter:
     """Messages in, frame bytes out, in one call: compression (RFC 7692 §7.2.1), header,
@@ -427,6 +440,10 @@ class FrameWriter:
 
 _CONTROL_OPCODES = frozenset((0x8, 0x9, 0xA))
 _VALID_OPCODES = frozenset((0x0, 0x1, 0x2, 0x8, 0x9, 0xA))
+
+
+# Receive path (RFC 6455 §5, RFC 7692 §6) -----------------------------------------------------
+
 # The receive buffer offered by get_buffer(): 64 KiB lets one system call bring hundreds of
 # small messages.
 _RECV_SIZE = 64 * 1024
@@ -436,21 +453,24 @@ _receive_buffers = threading.local()
 _COMPACT_THRESHOLD = 64 * 1024
 
 
+# "No limit" for the size fields below: the extension keeps them in C integers, and the
+# twin uses the same value so that both read alike.
+UNLIMITED = -1
 # Limits from here up are no limits: no length or count reaches them (RFC 6455 §5.2 lengths
 # stop at 2**63 - 1).
-_LIMIT_CEILING = 2**63 - 1
+LIMIT_CEILING = 2**63 - 1
 
 
-def _checked_limit(value: Any, name: str) -> int | None:
+def _limit(value: Any, name: str) -> int:
     """A FrameReader limit as both implementations read it: an integer (not a float: no
     silent truncation), never negative, and one no length can reach means no limit."""
     if value is None:
-        return None
+        return UNLIMITED
     value = operator.index(value)
     if value < 0:
         raise ValueError(f"{name} must be None or a non-negative integer, not {value}")
-    if value >= _LIMIT_CEILING:
-        return None
+    if value >= LIMIT_CEILING:
+        return UNLIMITED
     return int(value)
 
 
@@ -514,11 +534,11 @@ class FrameReader:
         # re-entrant call from an extension) rather than let it move the buffer it reads.
         self._busy = False
         if isinstance(max_size, tuple):
-            self._max_message = _checked_limit(max_size[0], "max_size")
-            self._max_frame = _checked_limit(max_size[1], "max_size")
+            self._max_message = _limit(max_size[0], "max_size")
+            self._max_frame = _limit(max_size[1], "max_size")
         else:
-            self._max_message = self._max_frame = _checked_limit(max_size, "max_size")
-        self._max_fragments = _checked_limit(max_fragments, "max_fragments")
+            self._max_message = self._max_frame = _limit(max_size, "max_size")
+        self._max_fragments = _limit(max_fragments, "max_fragments")
         self._extensions = tuple(extensions)
         # Uncompressed frames cross these extensions unchanged, so single-frame messages can
         # skip building a Frame for them.
@@ -556,10 +576,7 @@ class FrameReader:
         """
         return self._error
 
-    def _enter(self) -> None:
-        if self._busy:
-            raise RuntimeError("FrameReader is in use by another thread")
-        self._busy = True
+    # Bytes in ---------------------------------------------------------------------------------
 
     def feed_data(self, data: object) -> None:
         """Buffer more bytes received from the transport."""
@@ -575,6 +592,10 @@ class FrameReader:
                 self._buffer += view
         finally:
             self._busy = False
+
+    def feed_eof(self) -> None:
+        """Note that the transport is closed for reading."""
+        self._eof = True
 
     def get_buffer(self, sizehint: int = -1) -> bytearray:
         """Return a writable buffer for the next bytes; then call :meth:`buffer_updated`."""
@@ -610,9 +631,12 @@ class FrameReader:
         finally:
             self._busy = False
 
-    def feed_eof(self) -> None:
-        """Note that the transport is closed for reading."""
-        self._eof = True
+    def _enter(self) -> None:
+        if self._busy:
+            raise RuntimeError("FrameReader is in use by another thread")
+        self._busy = True
+
+    # Frames and messages out -----------------------------------------------------------------
 
     def read_frame(self) -> Any:
         """Return the next complete frame, or None until more bytes arrive."""
@@ -622,7 +646,7 @@ class FrameReader:
                 raise self._error
             self._pending_get_buffer = False
             try:
-                return self._read_frame()
+                return self._read()
             except BaseException as exc:
                 self._error = exc
                 raise
@@ -650,7 +674,7 @@ class FrameReader:
             items: list[Any] = []
             try:
                 while not self._closed:
-                    item = self._read_frame(messages=True)
+                    item = self._read(messages=True)
                     if item is None:
                         break
                     items.append(item)
@@ -662,7 +686,7 @@ class FrameReader:
         finally:
             self._busy = False
 
-    def _read_frame(self, messages: bool = False) -> Any:
+    def _read(self, messages: bool = False) -> Any:
         buffer = self._buffer
         position = self._position
         header = self._header
@@ -721,25 +745,46 @@ class FrameReader:
             return data.decode() if opcode == 0x1 else data
         return frame
 
+    def _inflate_whole_message(self, payload: bytes, opcode: int) -> bytes:
+        """A compressed message in one frame, inflated within its budget (RFC 7692 §6.2).
+
+        PerMessageDeflate.decompress(payload, first=True, fin=True, budget) through the
+        extension's fast-path interface, step for step as the extension's reader does it.
+        """
+        deflate = self._deflate
+        assert deflate is not None  # only called with permessage-deflate negotiated
+        budget = self._message_budget(opcode)
+        # deflate.decode_cont_data is False already: only a fragmented compressed message
+        # sets it, and its last frame, which the reader required before this one, clears it.
+        decoder = deflate.message_decoder()
+        try:
+            if budget is None:
+                data = decoder.decompress(payload)
+                rest = decoder.decompress(_DEFLATE_TAIL)
+                if rest:
+                    data += rest
+            else:
+                # One byte more than the room left proves the message too big while
+                # inflating at most that much, however far the input would expand.
+                limit = budget + 1
+                data = decoder.decompress(payload, limit)
+                if len(data) < limit:
+                    rest = decoder.decompress(_DEFLATE_TAIL, limit - len(data))
+                    if rest:
+                        data += rest
+                if len(data) > budget:
+                    raise PayloadTooBig(None, budget)
+        except deflate.backend.error as exc:
+            raise ProtocolError("decompression failed") from exc
+        return bytes(data)
+
     def _single_compressed_message(self, payload: bytes, opcode: int) -> str | bytes:
         """A whole compressed message in one frame (RFC 7692 §6.2), as str or bytes."""
-        budget = self._message_budget(opcode)
-        assert self._deflate is not None  # only called with permessage-deflate negotiated
-        data = bytes(self._deflate.decompress(payload, True, True, budget))
-        # As in _finish_data_frame: in case a backend ignores the budget.
-        if budget is not None and len(data) > budget:
-            raise PayloadTooBig(len(data), budget, 0)
+        data = self._inflate_whole_message(payload, opcode)
         self._message_opcode = None
         if opcode == 0x2:
             return data
         return self._decode_text(data)
-
-    def _single_frame_message(self, payload: bytes, opcode: int) -> str | bytes:
-        """A whole text or binary message in one frame, as str or bytes (the hot path)."""
-        self._message_opcode = None
-        if opcode == 0x2:
-            return payload
-        return self._decode_text(payload)
 
     def _decode_text(self, data: bytes) -> str:
         """The text of a whole message whose first _validated bytes were validated already.
@@ -757,6 +802,13 @@ class FrameReader:
         if self._validated:
             self._validator.reset()
         return text
+
+    def _single_frame_message(self, payload: bytes, opcode: int) -> str | bytes:
+        """A whole text or binary message in one frame, as str or bytes (the hot path)."""
+        self._message_opcode = None
+        if opcode == 0x2:
+            return payload
+        return self._decode_text(payload)
 
     def _parse_header(self, buffer: bytearray, position: int) -> tuple[Any, ...] | None:
         """Check what the bytes so far prove; return the header once it is complete."""
@@ -803,13 +855,13 @@ class FrameReader:
                 raise ProtocolError("expected a continuation frame")
             # RFC 7692 §6: RSV1 on the first frame marks the whole message as compressed.
             fragments, message_size, compressed = 1, 0, rsv1 and bool(self._extensions)
-        if self._max_fragments is not None and fragments > self._max_fragments:
+        if self._max_fragments != UNLIMITED and fragments > self._max_fragments:
             raise TooManyFragments(self._max_fragments)
         if length is None:
             return
-        if self._max_frame is not None and length > self._max_frame:
+        if self._max_frame != UNLIMITED and length > self._max_frame:
             raise PayloadTooBig(length, self._max_frame)
-        if not compressed and self._max_message is not None:
+        if not compressed and self._max_message != UNLIMITED:
             remaining = self._max_message - message_size
             if length > remaining:
                 raise PayloadTooBig(length, remaining, message_size)
@@ -833,12 +885,12 @@ class FrameReader:
         than one fragment's limit when max_size is a tuple."""
         budget = self._max_message
         if opcode in _CONTROL_OPCODES:
-            return budget
-        if budget is not None:
+            return None if budget == UNLIMITED else budget
+        if budget != UNLIMITED:
             budget -= self._message_size
-        if self._max_frame is not None and (budget is None or self._max_frame < budget):
+        if self._max_frame != UNLIMITED and (budget == UNLIMITED or self._max_frame < budget):
             budget = self._max_frame
-        return budget
+        return None if budget == UNLIMITED else budget
 
     def _checks_text_as_it_arrives(self, opcode: int) -> bool:
         # Only uncompressed text can be validated before its frame is complete; inflating
